@@ -1,0 +1,49 @@
+# Every workflow of the project. `make test` is the README's test command and what .ci/run calls.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MNIST_DATA_DIR ?= $(abspath ../shared/data/mnist)
+IMAGE ?= mnist-service:latest
+export MNIST_DATA_DIR
+
+.PHONY: help install test lint format serve train bench image clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the project with its dev tools
+
+test: install  ## run the whole test suite (trains a small model once, serves the committed one)
+	$(BIN)/python -m pytest
+
+lint: install  ## ruff (lint and format) and mypy
+	$(BIN)/ruff check app training tests benchmarks
+	$(BIN)/ruff format --check app training tests benchmarks
+	$(BIN)/mypy app training
+
+format: install  ## apply ruff's formatting and fixes
+	$(BIN)/ruff format app training tests benchmarks
+	$(BIN)/ruff check --fix app training tests benchmarks
+
+serve: install  ## serve models/mnist on http://$${HOST:-127.0.0.1}:$${PORT:-8000}
+	$(BIN)/mnist-serve
+
+train: install  ## train the default CNN into the next version under models/mnist
+	$(BIN)/mnist-train --data-dir $(MNIST_DATA_DIR) $(ARGS)
+
+bench: install  ## benchmark /predict against the floor and the direct baseline; writes docs/benchmark.md
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
+image:  ## build the container image (docker, or podman where there is no Docker engine)
+	$$(command -v docker >/dev/null && docker info >/dev/null 2>&1 && echo docker || echo podman) \
+	  build -t $(IMAGE) .
+
+clean:  ## remove caches (keeps .venv and models)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""HTTP routers: thin translations between a protocol and the service's two calls (preprocess, predict)."""

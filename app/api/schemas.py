@@ -1,0 +1,68 @@
+"""Response bodies of the service's own endpoints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What is wrong, in words meant for the client.")
+
+    model_config = {"json_schema_extra": {"examples": [{"detail": "unsupported file type: expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"}]}}
+
+
+class Prediction(BaseModel):
+    predicted_class: int = Field(ge=0, le=9, description="The most probable digit.")
+    confidence: float = Field(ge=0, le=1, description="The probability of predicted_class.")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="One probability per digit 0-9; they sum to 1.")
+    model_version: int = Field(description="Version folder of the model that answered.")
+    input_image: str | None = Field(None, description="With ?include_input=true: the 28x28 image the model saw, as a PNG data URL.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "predicted_class": 7,
+                    "confidence": 0.9999,
+                    "probabilities": [0.0, 0.0, 0.0001, 0.0, 0.0, 0.0, 0.0, 0.9999, 0.0, 0.0],
+                    "model_version": 1,
+                }
+            ]
+        }
+    }
+
+
+class BatchPrediction(BaseModel):
+    model_version: int
+    predictions: list[Prediction] = Field(description="One result per uploaded file, in upload order.")
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok' while the process is alive.", examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="'ready', or 'loading' / 'draining' (with 503).", examples=["ready"])
+    model_version: int | None = None
+
+
+class TensorContract(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int | None]
+    description: str
+
+
+class ModelDescription(BaseModel):
+    name: str = Field(examples=["mnist"])
+    version: int = Field(examples=[1])
+    available_versions: list[int] = Field(examples=[[1]])
+    architecture: str | None = Field(None, examples=["cnn"])
+    parameters: int | None = None
+    test_accuracy: float | None = Field(None, description="From the version's metrics.json.", examples=[0.9951])
+    trained_with: dict[str, str] = Field(default_factory=dict, description="TensorFlow and Keras versions used to train.")
+    input: TensorContract
+    output: TensorContract
+    upload_formats: list[str]
+    max_upload_bytes: int
+    max_batch_files: int

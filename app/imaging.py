@@ -1,0 +1,214 @@
+"""Uploaded image bytes -> the 28x28 raw-pixel array the model expects (MNIST's own conventions).
+
+Pure functions, no HTTP. Cheap checks come first: the format is decided from the leading bytes and the declared
+dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing.
+
+The steps follow how MNIST itself was made: composite alpha, grayscale, make the ink bright on a dark background,
+suppress the background, crop to the ink, scale the longer side to 20 px, and centre the centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+SIDE = 28  # the model's input frame
+DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
+WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
+TARGET_STROKE = 10  # MNIST strokes are about 2.5 px wide in the 20 px box, 10 px at WORK_BOX
+MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
+NOISE_FLOOR = 0.2  # fraction of the ink's contrast below which a pixel is background
+
+# Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
+SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "BMP": (b"BM",),
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+    "WEBP": (b"RIFF",),  # and "WEBP" at offset 8, checked below
+}
+SUPPORTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+
+# decode() checks the declared size against Limits.max_pixels itself, before decoding and with a message that
+# names the size; Pillow's own global check would fire first with its own limit and wording.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageError(ValueError):
+    """Base class: the upload cannot be turned into a digit image. The message is for the client."""
+
+
+class EmptyImageError(ImageError):
+    """No bytes, or an image without any ink."""
+
+
+class UndecodableImageError(ImageError):
+    """A supported format's signature, but the data is corrupt or truncated."""
+
+
+class UnsupportedImageError(ImageError):
+    """Not one of the supported raster formats."""
+
+
+class ImageTooLargeError(ImageError):
+    """Declared dimensions above the pixel limit."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int = 40_000_000
+
+
+def sniff_format(data: bytes) -> str:
+    """The format named by the file's leading bytes (never by its name or declared content type)."""
+    if not data:
+        raise EmptyImageError("the uploaded file is empty")
+    for name, prefixes in SIGNATURES.items():
+        if any(data.startswith(prefix) for prefix in prefixes):
+            if name == "WEBP" and data[8:12] != b"WEBP":
+                continue
+            return name
+    raise UnsupportedImageError(f"unsupported file type: expected a {SUPPORTED} image")
+
+
+def decode(data: bytes, limits: Limits) -> Image.Image:
+    """Open, check the declared size against the pixel limit, then decode the first frame."""
+    fmt = sniff_format(data)
+    try:
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = image.size
+        if width * height > limits.max_pixels:
+            raise ImageTooLargeError(
+                f"image is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}"
+            )
+        image.seek(0)  # the first frame of a GIF, WebP or TIFF animation
+        image.load()
+    except ImageError:
+        raise
+    except Exception as error:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, struct.error, ...)
+        raise UndecodableImageError(f"cannot decode the {fmt} data: {error}") from None
+    if width == 0 or height == 0:
+        raise EmptyImageError("the image has no pixels")
+    return ImageOps.exif_transpose(image) or image
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """Float luminance 0-255, with any alpha composited onto a background that contrasts with the ink."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return np.clip(array * (255.0 / top), 0, 255)
+    if image.mode == "P" and "transparency" in image.info or image.mode in ("LA", "PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        rgba = np.asarray(image, dtype=np.float32)
+        alpha = rgba[..., 3:] / 255.0
+        gray = np.asarray(image.convert("RGB").convert("L"), dtype=np.float32)
+        opaque = alpha[..., 0] > 0.5
+        # Dark strokes on a transparent canvas sit on white; light strokes sit on black.
+        backdrop = 255.0 if not opaque.any() or gray[opaque].mean() < 128 else 0.0
+        return gray * alpha[..., 0] + backdrop * (1 - alpha[..., 0])
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def border(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates (rows, cols) and values of the outermost pixels."""
+    height, width = array.shape
+    mask = np.zeros_like(array, dtype=bool)
+    mask[[0, -1], :] = True
+    mask[:, [0, -1]] = True
+    rows, cols = np.nonzero(mask)
+    return rows, cols, array[rows, cols]
+
+
+def ink_on_dark(gray: np.ndarray) -> np.ndarray:
+    """Bright ink on a zero background, stretched to 0-255; lighting gradients across the page are removed by
+    subtracting a plane fitted to the border (paper photographed under a lamp is brighter on one side)."""
+    rows, cols, values = border(gray)
+    if np.median(values) > 127:  # a light background: invert so the ink is bright, as in MNIST
+        gray, values = 255.0 - gray, 255.0 - values
+    design = np.column_stack([np.ones_like(rows), rows, cols]).astype(np.float64)
+    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
+    yy, xx = np.mgrid[: gray.shape[0], : gray.shape[1]]
+    background = coefficients[0] + coefficients[1] * yy + coefficients[2] * xx
+    signal = gray - background
+    peak = float(np.percentile(signal, 99.9))
+    if peak < MIN_CONTRAST:
+        raise EmptyImageError("no digit found: the image is blank or has too little contrast")
+    floor = NOISE_FLOOR * peak
+    return np.clip((signal - floor) / (peak - floor), 0.0, 1.0) * 255.0
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(ink.max(axis=1) > 0)
+    cols = np.flatnonzero(ink.max(axis=0) > 0)
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def resize_longer_side(ink: np.ndarray, longer: int) -> Image.Image:
+    height, width = ink.shape
+    scale = longer / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def stroke_width(mask: Image.Image) -> int:
+    """Twice the number of 3x3 erosions a binary ink mask survives: about the width of its thickest stroke."""
+    erosions = 0
+    while erosions < TARGET_STROKE and np.asarray(mask).any():
+        mask = mask.filter(ImageFilter.MinFilter(3))
+        erosions += 1
+    return 2 * erosions
+
+
+def normalise_strokes(ink: np.ndarray) -> np.ndarray:
+    """Scale to WORK_BOX and thicken strokes that are thinner than MNIST's (a pen line on a large photo)."""
+    work = resize_longer_side(ink, WORK_BOX)
+    array = np.clip(np.asarray(work), 0, 255)
+    mask = Image.fromarray(((array > 127) * 255).astype(np.uint8))
+    width = stroke_width(mask)
+    if width < TARGET_STROKE:
+        size = (TARGET_STROKE - width) | 1  # MaxFilter takes an odd size
+        work = Image.fromarray(array.astype(np.float32)).filter(ImageFilter.MaxFilter(size))
+        array = np.asarray(work)
+    return array
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place `digit` (at most 20x20) in a 28x28 frame with its centre of mass at pixel (14, 14), where MNIST
+    puts it (measured: the mean over the test set is (13.99, 14.00))."""
+    frame = np.zeros((SIDE, SIDE), dtype=np.float32)
+    height, width = digit.shape
+    total = digit.sum()
+    yy, xx = np.mgrid[:height, :width]
+    com_y, com_x = (yy * digit).sum() / total, (xx * digit).sum() / total
+    top = int(np.clip(round(SIDE / 2 - com_y), 0, SIDE - height))
+    left = int(np.clip(round(SIDE / 2 - com_x), 0, SIDE - width))
+    frame[top : top + height, left : left + width] = digit
+    return frame
+
+
+def is_mnist_format(gray: np.ndarray) -> bool:
+    """Already a 28x28 MNIST-style image (dark background): it is fed as it is, so it gets exactly the answer
+    that the offline evaluation of the same image gives."""
+    return gray.shape == (SIDE, SIDE) and float(np.median(border(gray)[2])) <= 127
+
+
+def normalise(gray: np.ndarray) -> np.ndarray:
+    """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are."""
+    if is_mnist_format(gray):
+        return gray.astype(np.float32)
+    ink = crop_to_ink(ink_on_dark(gray))
+    work = normalise_strokes(ink)
+    digit = np.clip(np.asarray(resize_longer_side(work, DIGIT_BOX)), 0, None)
+    digit = digit * (255.0 / max(float(digit.max()), 1e-6))
+    return centre_by_mass(digit)
+
+
+def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
+    """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
+    return normalise(to_grayscale(decode(data, limits or Limits())))

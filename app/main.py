@@ -1,0 +1,78 @@
+"""`create_app()`: wires settings, model, batching engine and routers; `lifespan` loads before serving."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from app.api import health, predict
+from app.api.errors import install_error_handlers
+from app.model import ModelLoadError, configure_threads
+from app.service import Service
+from app.settings import Settings, get_settings
+from app.uploads import BodyLimitMiddleware
+
+log = logging.getLogger("app")
+
+MULTIPART_SLACK = 64 * 1024  # room for the multipart boundary and part headers around one file
+
+DESCRIPTION = """
+Handwritten-digit recognition: upload an image of a digit, get the ten class probabilities.
+
+Any PNG, JPEG, GIF, BMP, TIFF or WebP works: photos of a digit on paper, drawings on a transparent canvas, or
+MNIST's own 28x28 format. Uploads are normalised the way MNIST was made before the model sees them.
+"""
+
+
+def package_version() -> str:
+    try:
+        return version("mnist-service")
+    except PackageNotFoundError:
+        return "0.0.0+local"
+
+
+def body_limits(settings: Settings):  # type: ignore[no-untyped-def]
+    single = settings.max_upload_bytes + MULTIPART_SLACK
+    batch = settings.max_batch_files * settings.max_upload_bytes + MULTIPART_SLACK
+
+    def limit_for(path: str) -> int:
+        return batch if path.endswith("/batch") else single
+
+    return limit_for
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
+        try:
+            service = Service.start(settings)
+        except ModelLoadError as error:
+            # One line and a non-zero exit: an orchestrator's log shows the reason, not a traceback.
+            log.critical("cannot start: %s", error)
+            sys.stderr.flush()
+            os._exit(3)
+        app.state.service = service
+        yield
+        await service.stop()
+
+    app = FastAPI(
+        title="MNIST digit recognition",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = None
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    install_error_handlers(app)
+    app.include_router(predict.router)
+    app.include_router(health.router)
+    return app

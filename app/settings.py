@@ -1,0 +1,52 @@
+"""Every knob of the service, read once from environment variables (or a .env file)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+def available_cores() -> int:
+    """Cores this process may run on: honours taskset/cpuset pinning, unlike os.cpu_count()."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
+
+    model_base_path: Path = Field(Path("models"), description="Folder holding one folder per model name (as TensorFlow Serving's MODEL_BASE_PATH).")
+    model_name: str = Field("mnist", description="Model folder under MODEL_BASE_PATH; its versions are numbered subfolders.")
+    model_version: int | None = Field(None, ge=1, description="Serve this version; unset serves the newest.")
+    max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest accepted image file, in bytes; enforced while the upload is read.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest accepted width x height, checked before decoding.")
+    max_batch_files: int = Field(64, ge=1, description="Most files accepted by one POST /predict/batch.")
+    batch_max_size: int = Field(64, ge=1, description="Most images the engine puts into one model call.")
+    batch_max_wait_ms: float = Field(2.0, ge=0, description="How long the engine waits for more requests to fill a batch.")
+    queue_max_images: int = Field(1024, ge=1, description="Images waiting for the model before new requests get 503.")
+    log_level: str = Field("info", description="Python logging level: debug, info, warning, error.")
+    host: str = Field("127.0.0.1", description="Address to listen on (the container sets 0.0.0.0).")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(1, ge=1, description="Server processes, each with its own model copy.")
+    tf_intra_op_threads: int = Field(0, ge=0, description="TensorFlow threads inside one op; 0 = cores / WORKERS.")
+    tf_inter_op_threads: int = Field(0, ge=0, description="TensorFlow ops run in parallel; 0 = 1 (serving runs one graph at a time).")
+
+    @property
+    def model_dir(self) -> Path:
+        return self.model_base_path / self.model_name
+
+    def intra_op_threads(self) -> int:
+        return self.tf_intra_op_threads or max(1, available_cores() // self.workers)
+
+    def inter_op_threads(self) -> int:
+        return self.tf_inter_op_threads or 1
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,95 @@
+"""Shared fixtures: the real MNIST files, the committed model, and one live server over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+COMMITTED_VERSION = MODELS / "mnist" / "1"
+
+
+def mnist_dir() -> Path:
+    path = Path(os.environ.get("MNIST_DATA_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+    if not (path / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST not found at {path}: set MNIST_DATA_DIR to the folder with the four IDX files")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_path() -> Path:
+    return mnist_dir()
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_path: Path):  # type: ignore[no-untyped-def]
+    from training.data import load_from_dir
+
+    return load_from_dir(mnist_path)
+
+
+@pytest.fixture(scope="session")
+def offline_probabilities(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The committed model's answer for all 10,000 test images, through the SavedModel signature directly."""
+    from training.evaluation import predict_saved_model
+
+    return predict_saved_model(COMMITTED_VERSION, mnist.test_images)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a background thread, stopped (gracefully) at the end."""
+
+    def __init__(self, **settings: object) -> None:
+        import uvicorn
+
+        from app.main import create_app
+        from app.settings import Settings
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(Settings(model_base_path=MODELS, port=self.port, **settings))  # type: ignore[arg-type]
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LiveServer]:
+    with LiveServer() as live:
+        yield live
+
+
+@pytest.fixture()
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        yield http

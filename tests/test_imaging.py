@@ -1,0 +1,148 @@
+"""Bytes -> 28x28: every accepted format and mode on real MNIST digits, and every refusal."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.imaging import (
+    EmptyImageError,
+    ImageTooLargeError,
+    Limits,
+    UndecodableImageError,
+    UnsupportedImageError,
+    preprocess,
+    sniff_format,
+)
+from tests.uploads import encode, mnist_png, paper_jpeg, transparent_canvas_png
+
+
+@pytest.fixture(scope="module")
+def seven(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return mnist.test_images[0]  # the first test image is a 7
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation after a 1-px blur: a one-pixel shift of a thin stroke should not count as a different digit."""
+    def blur(x: np.ndarray) -> np.ndarray:
+        padded = np.pad(x.astype(np.float32), 1)
+        return sum(padded[dy : dy + 28, dx : dx + 28] for dy in range(3) for dx in range(3))
+
+    return float(np.corrcoef(blur(a).ravel(), blur(b).ravel())[0, 1])
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    yy, xx = np.mgrid[:28, :28]
+    return float((yy * image).sum() / image.sum()), float((xx * image).sum() / image.sum())
+
+
+def test_mnist_format_passes_through_unchanged(seven: np.ndarray) -> None:
+    result = preprocess(mnist_png(seven))
+    assert result.dtype == np.float32 and result.shape == (28, 28)
+    np.testing.assert_array_equal(result, seven.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "options"),
+    [
+        ("PNG", "L", {}), ("PNG", "RGB", {}), ("PNG", "P", {}), ("PNG", "I;16", {}), ("JPEG", "L", {"quality": 95}),
+        ("JPEG", "RGB", {"quality": 90}), ("GIF", "P", {}), ("BMP", "RGB", {}), ("TIFF", "L", {}),
+        ("WEBP", "RGB", {"lossless": True}),
+    ],
+)
+def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt: str, mode: str, options: dict) -> None:  # type: ignore[type-arg]
+    """Dark-on-white, enlarged: the result is a centred 20-px-tall digit close to the MNIST original."""
+    big = Image.fromarray(255 - seven).resize((112, 112), Image.Resampling.BICUBIC)
+    image = big.convert("I;16") if mode == "I;16" else big.convert(mode)
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(big, dtype=np.uint16) * 257).astype(np.uint16))
+    result = preprocess(encode(image, fmt, **options))
+    assert result.shape == (28, 28) and result.max() == pytest.approx(255, abs=1) and result.min() >= 0
+    rows = np.flatnonzero(result.max(axis=1) > 30)
+    assert 18 <= rows[-1] - rows[0] + 1 <= 21  # the longer side scaled to 20 px, as MNIST did
+    com = centre_of_mass(result)
+    assert abs(com[0] - 14) <= 0.5 and abs(com[1] - 14) <= 0.5
+    assert similarity(result, seven) > 0.85
+
+
+def test_transparent_canvas_and_paper_photo(seven: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    for data in (transparent_canvas_png(seven, rng), paper_jpeg(seven, rng)):
+        result = preprocess(data)
+        assert similarity(result, seven) > 0.85
+
+
+def test_exif_orientation_is_honoured(seven: np.ndarray) -> None:
+    """A photo stored sideways with EXIF 'rotate 90 CW' (orientation 6) is read upright."""
+    upright = Image.fromarray(255 - seven).resize((112, 112))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera wrote
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with_exif = preprocess(encode(stored.convert("RGB"), "JPEG", quality=95, exif=exif.tobytes()))
+    without = preprocess(encode(stored.convert("RGB"), "JPEG", quality=95))
+    reference = preprocess(encode(upright.convert("RGB"), "JPEG", quality=95))
+    assert np.abs(with_exif - reference).mean() < np.abs(without - reference).mean() / 3
+
+
+def test_gif_uses_the_first_frame(seven: np.ndarray, mnist) -> None:  # type: ignore[no-untyped-def]
+    frames = [Image.fromarray(255 - d).resize((56, 56)).convert("P") for d in (seven, mnist.test_images[1])]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    first_only = preprocess(encode(frames[0], "GIF"))
+    np.testing.assert_array_equal(preprocess(data), first_only)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", EmptyImageError),
+        (b"hello, this is text and not an image", UnsupportedImageError),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="5"/></svg>', UnsupportedImageError),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", UnsupportedImageError),
+        (gzip.compress(b"x" * 100), UnsupportedImageError),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, UndecodableImageError),
+        (b"\xff\xd8\xff\xe0" + b"garbage" * 10, UndecodableImageError),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", UnsupportedImageError),
+    ],
+    ids=["empty", "text", "svg", "pdf", "gzip", "bad-png", "bad-jpeg", "wav-riff"],
+)
+def test_refusals(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        preprocess(data)
+
+
+def test_truncated_png_is_undecodable(seven: np.ndarray) -> None:
+    data = encode(Image.fromarray(255 - seven).resize((200, 200)), "PNG")
+    with pytest.raises(UndecodableImageError):
+        preprocess(data[: len(data) // 2])
+
+
+def test_blank_image_has_no_digit() -> None:
+    with pytest.raises(EmptyImageError, match="no digit"):
+        preprocess(encode(Image.new("L", (64, 64), 255), "PNG"))
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares a huge size: decoding it would need width*height bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    with pytest.raises(ImageTooLargeError, match="50000x50000"):
+        preprocess(png_declaring(50_000, 50_000))
+    with pytest.raises(ImageTooLargeError):
+        preprocess(png_declaring(3000, 3000), Limits(max_pixels=1_000_000))
+
+
+def test_format_is_decided_by_bytes_not_name() -> None:
+    assert sniff_format(encode(Image.new("L", (4, 4)), "BMP")) == "BMP"
+    assert sniff_format(encode(Image.new("RGB", (4, 4)), "WEBP")) == "WEBP"
+    with pytest.raises(UnsupportedImageError):
+        sniff_format(b"GIF" + b"not really")

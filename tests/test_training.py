@@ -1,0 +1,146 @@
+"""The training job for real: a short run on real MNIST, its export, its report, and its refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+
+REPORT_PICTURES = ("history.png", "confusion_matrix.png", "training_samples.png", "misclassified.png")
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory: pytest.TempPathFactory, mnist_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One epoch of the default CNN on 3,000 real images, exported by the real command."""
+    output = tmp_path_factory.mktemp("models") / "mnist"
+    result = run_cli("--data-dir", str(mnist_path), "--output", str(output), "--epochs", "1",
+                     "--train-limit", "3000", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    return output, result
+
+
+def test_short_run_exports_version_1_with_summary(short_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    output, result = short_run
+    assert sorted(p.name for p in output.iterdir()) == ["1"]  # no staging folder left behind
+    assert "test set     accuracy" in result.stdout and f"{output}/1/" in result.stdout
+
+
+def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist) -> None:  # type: ignore[no-untyped-def]
+    output, _ = short_run
+    np.save(output / "batch.npy", mnist.test_images[:32].astype(np.float32))
+    script = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf
+        serve = tf.saved_model.load({str(output / "1")!r}).signatures["serving_default"]
+        out = serve(images=tf.constant(np.load({str(output / "batch.npy")!r})))
+        print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    outputs = json.loads(result.stdout)
+    probabilities = np.array(outputs["probabilities"])
+    assert list(outputs) == ["probabilities"] and probabilities.shape == (32, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == mnist.test_labels[:32]).mean() > 0.8  # one short epoch already learns
+
+
+def test_report_files_are_valid(short_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    version = short_run[0] / "1"
+    metrics = json.loads((version / "metrics.json").read_text())
+    for key in ("test_loss", "test_accuracy", "per_class", "confusion_matrix", "epochs", "training_seconds",
+                "parameters", "seed", "data_checksums_sha256", "versions"):
+        assert key in metrics, key
+    assert np.array(metrics["confusion_matrix"]).sum() == 10000
+    assert set(metrics["per_class"]) == {str(d) for d in range(10)}
+    assert metrics["seed"] == 7 and metrics["epochs"] == 1 and len(metrics["data_checksums_sha256"]) == 4
+    assert {"tensorflow", "keras"} <= set(metrics["versions"])
+    for name in REPORT_PICTURES:
+        with Image.open(version / name) as picture:
+            assert picture.format == "PNG" and picture.width > 100
+
+
+def test_evaluate_command_remeasures(short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist_path: Path) -> None:
+    version = short_run[0] / "1"
+    claimed = json.loads((version / "metrics.json").read_text())["test_accuracy"]
+    result = run_cli("evaluate", str(version), "--data-dir", str(mnist_path))
+    assert result.returncode == 0, result.stderr
+    assert f"test accuracy {claimed:.4%}" in result.stdout
+
+
+def test_same_seed_same_accuracy(tmp_path: Path, mnist_path: Path) -> None:
+    """Two identical short MLP runs agree on test accuracy to 0.1 percentage point (in fact exactly)."""
+    from training.train import TrainConfig, train
+
+    config = TrainConfig(arch="mlp", data_dir=mnist_path, output=tmp_path, epochs=1, train_limit=2000, seed=3,
+                         learning_rate=1e-3, augment=False)
+    first, second = train(config), train(config)
+    assert first.version_dir.name == "1" and second.version_dir.name == "2"  # never overwritten
+    assert abs(first.metrics["test_accuracy"] - second.metrics["test_accuracy"]) <= 0.001
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "train-labels-idx1-ubyte.gz").unlink(), "train-labels-idx1-ubyte.gz: file not found"),
+        (lambda d: (d / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 8),
+         "t10k-images-idx3-ubyte.gz: magic number 0x00000801, expected 0x00000803"),
+    ],
+    ids=["missing", "wrong-magic"],
+)
+def test_bad_data_stops_with_one_line(tmp_path: Path, mnist_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "data"
+    data.mkdir()
+    for source in mnist_path.glob("*.gz"):
+        (data / source.name).symlink_to(source)
+    damage(data)
+    result = run_cli("--data-dir", str(data), "--output", str(tmp_path / "out"), "--epochs", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: {data / message.split(':')[0]}:{message.split(':', 1)[1]}"
+    assert not (tmp_path / "out" / "1").exists()
+
+
+def test_unwritable_output_is_refused_before_training(tmp_path: Path, mnist_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the output folder should be")
+    result = run_cli("--data-dir", str(mnist_path), "--output", str(blocker / "mnist"))
+    assert result.returncode == 2
+    assert "output folder is not writable" in result.stderr and "Epoch" not in result.stdout
+
+
+def test_existing_versions_are_never_overwritten(tmp_path: Path) -> None:
+    import keras
+
+    from training.export import export_version
+
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "keep.txt").write_text("precious")
+    (tmp_path / "3").mkdir()
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    written = export_version(model, tmp_path, lambda folder: (folder / "metrics.json").write_text("{}"))
+    assert written == tmp_path / "4" and (written / "saved_model.pb").is_file()
+    assert (tmp_path / "1" / "keep.txt").read_text() == "precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_no_network_and_no_data_dir_says_how(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_DATA_DIR"}
+    env.update(HOME=str(tmp_path), KERAS_HOME=str(tmp_path / ".keras"), TF_CPP_MIN_LOG_LEVEL="2",
+               HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")  # a closed port: no download
+    result = subprocess.run([sys.executable, "-m", "training", "--output", str(tmp_path / "out")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert "could not download MNIST" in result.stderr and "--data-dir" in result.stderr

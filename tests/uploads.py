@@ -1,0 +1,71 @@
+"""Turning real MNIST digits into the kinds of files people upload: the tests' own image factory."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def mnist_png(digit: np.ndarray) -> bytes:
+    """The test image exactly as MNIST stores it: 28x28 grayscale, ink 255 on 0."""
+    return encode(Image.fromarray(digit.astype(np.uint8), mode="L"), "PNG")
+
+
+def scaled(digit: np.ndarray, side: int) -> Image.Image:
+    return Image.fromarray(digit.astype(np.uint8), mode="L").resize((side, side), Image.Resampling.BICUBIC)
+
+
+def paper_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Dark ink on white paper, enlarged to a few hundred pixels, off-centre on a wider page, RGB JPEG."""
+    side = int(rng.integers(120, 260))
+    ink = np.asarray(scaled(digit, side), dtype=np.float32) / 255.0
+    height, width = int(rng.integers(side + 20, 420)), int(rng.integers(side + 20, 480))
+    page = np.full((height, width, 3), 245.0, dtype=np.float32)
+    top, left = int(rng.integers(0, height - side)), int(rng.integers(0, width - side))
+    pen = np.array([25.0, 30.0, 60.0])  # blue-black ink
+    region = page[top : top + side, left : left + side]
+    page[top : top + side, left : left + side] = region * (1 - ink[..., None]) + pen * ink[..., None]
+    page += rng.normal(0, 4, page.shape)
+    return encode(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB"), "JPEG", quality=85)
+
+
+def transparent_canvas_png(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """Black strokes on a fully transparent RGBA canvas, as a browser canvas exports them."""
+    side = int(rng.integers(150, 280))
+    size = 300
+    alpha = np.zeros((size, size), dtype=np.uint8)
+    top, left = int(rng.integers(0, size - side)), int(rng.integers(0, size - side))
+    alpha[top : top + side, left : left + side] = np.asarray(scaled(digit, side))
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[..., 3] = alpha
+    return encode(Image.fromarray(rgba, "RGBA"), "PNG")
+
+
+def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A phone photo of pen on paper: uneven lighting across the page, grain, a thin pen line, large JPEG."""
+    side = 600
+    ink_image = Image.fromarray(digit.astype(np.uint8), "L").resize((side, side), Image.Resampling.BICUBIC)
+    ink = np.asarray(ink_image.filter(ImageFilter.MinFilter(9)), dtype=np.float32) / 255.0  # thinner strokes
+    height, width = 900, 800
+    yy, xx = np.mgrid[:height, :width]
+    lighting = 150 + 70 * (xx / width) + 20 * (yy / height)  # brighter to the right, as under a desk lamp
+    page = np.repeat(lighting[..., None], 3, axis=2).astype(np.float32)
+    top, left = int(rng.integers(50, height - side - 50)), int(rng.integers(50, width - side - 50))
+    region = page[top : top + side, left : left + side]
+    page[top : top + side, left : left + side] = region * (1 - 0.8 * ink[..., None])
+    page += rng.normal(0, 6, page.shape)
+    return encode(Image.fromarray(np.clip(page, 0, 255).astype(np.uint8), "RGB"), "JPEG", quality=80)
+
+
+def thick_png(digit: np.ndarray) -> bytes:
+    """A digit drawn with a marker: strokes several times MNIST's width, dark on white."""
+    big = scaled(digit, 200).filter(ImageFilter.MaxFilter(15))
+    return encode(Image.fromarray(255 - np.asarray(big)), "PNG")

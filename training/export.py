@@ -1,0 +1,82 @@
+"""Writing a trained model into the serving layout `<output>/<version>/`, atomically.
+
+The version folder holds the SavedModel plus the report. It is assembled in a hidden temporary folder beside the
+versions and renamed into place only when complete, so a server watching `<output>` never sees half a model, and
+an existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from training.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+
+if TYPE_CHECKING:
+    import keras
+
+
+class OutputError(Exception):
+    """The output folder cannot be used; raised before training starts."""
+
+
+def existing_versions(output: Path) -> list[int]:
+    """Version numbers present under `output`: folders named by a positive integer, as TensorFlow Serving reads."""
+    if not output.is_dir():
+        return []
+    return sorted(int(p.name) for p in output.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+
+
+def next_version(output: Path) -> int:
+    return max(existing_versions(output), default=0) + 1
+
+
+def check_writable(output: Path) -> None:
+    """Create `output` if needed and prove a file can be written there, so a bad path fails before training."""
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output):
+            pass
+    except OSError as error:
+        raise OutputError(f"{output}: output folder is not writable ({error.strerror or error})") from None
+
+
+def write_saved_model(model: "keras.Model", path: Path) -> None:
+    """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10]."""
+    import keras  # TensorFlow loads only when a model is written
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE_NAME,
+        fn=lambda images: {OUTPUT_NAME: model(images, training=False)},
+        input_signature=[tf.TensorSpec(shape=(None, 28, 28), dtype=tf.float32, name=INPUT_NAME)],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
+def export_version(model: "keras.Model", output: Path, write_report: Callable[[Path], None]) -> Path:
+    """Write model and report to a temporary folder, then rename it to the next free version; return that path."""
+    check_writable(output)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output))
+    try:
+        write_saved_model(model, staging)
+        write_report(staging)
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a served model must be readable by the server's user
+        while True:
+            target = output / str(next_version(output))
+            try:
+                # rename() refuses a non-empty target, so a version another job just created survives: retry.
+                os.rename(staging, target)
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

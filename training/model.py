@@ -1,0 +1,64 @@
+"""The two network architectures. Both take raw pixels (0-255) and own their scaling via a Rescaling layer."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from training.contract import NUM_CLASSES, Arch
+
+
+def build_mlp() -> keras.Model:
+    """The classic tutorial network: Flatten -> Dense(512, relu) -> Dense(10, softmax)."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="images"),
+            layers.Rescaling(1.0 / 255),
+            layers.Flatten(),
+            layers.Dense(512, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+        ],
+        name="mnist_mlp",
+    )
+
+
+def conv_bn_relu(filters: int) -> list[layers.Layer]:
+    """A 3x3 convolution with batch normalisation (which makes the bias redundant) and ReLU."""
+    return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU()]
+
+
+def build_cnn() -> keras.Model:
+    """Three conv blocks (32, 64, 128 filters) and global max pooling: about 95 k parameters, sized so that a
+    2-core CPU trains it to 99.4+ % (with augmentation) in about 12 minutes."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28), name="images"),
+            layers.Rescaling(1.0 / 255),
+            layers.Reshape((28, 28, 1)),
+            *conv_bn_relu(32),
+            layers.MaxPooling2D(),
+            *conv_bn_relu(64),
+            layers.MaxPooling2D(),
+            *conv_bn_relu(128),
+            layers.GlobalMaxPooling2D(),
+            layers.Dropout(0.3),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+        ],
+        name="mnist_cnn",
+    )
+
+
+def build_model(arch: Arch) -> keras.Model:
+    return {"cnn": build_cnn, "mlp": build_mlp}[arch]()
+
+
+def augmenter(seed: int) -> keras.Sequential:
+    """Small random rotations, shifts and zooms: the variation real handwriting has after MNIST-style centring."""
+    return keras.Sequential(
+        [
+            layers.RandomRotation(0.03, fill_mode="constant", seed=seed),  # about +-11 degrees
+            layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed + 1),
+            layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2),
+        ],
+        name="augment",
+    )

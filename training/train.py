@@ -1,0 +1,144 @@
+"""The training job, top to bottom: check the output, load data, build, fit, evaluate, export with its report."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from training.data import Mnist, load_mnist
+from training.evaluation import score
+from training.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, Arch
+from training.export import check_writable, export_version
+from training.model import augmenter, build_model
+from training.report import write_metrics, write_pictures
+
+# Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True},
+    "mlp": {"epochs": 10, "learning_rate": 1e-3, "augment": False},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: Arch = "cnn"
+    data_dir: Path | None = None
+    output: Path = Path("models/mnist")
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    augment: bool = True
+    seed: int = 42
+    train_limit: int | None = None
+    validation_size: int = 5000
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    version_dir: Path
+    metrics: dict[str, Any]
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same weights: seeds Python, NumPy and TensorFlow, and asks TensorFlow for deterministic ops."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def split_training_data(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The first images train, the last `validation_size` of them validate (the test set stays unseen)."""
+    images, labels = data.train_images, data.train_labels
+    if config.train_limit is not None:
+        images, labels = images[: config.train_limit], labels[: config.train_limit]
+    held_out = min(config.validation_size, len(images) // 5)
+    cut = len(images) - held_out
+    return images[:cut], labels[:cut], images[cut:], labels[cut:]
+
+
+def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
+    """Shuffled batches of raw pixels and one-hot labels, randomly transformed when `augment` is on."""
+    one_hot = keras.utils.to_categorical(labels, NUM_CLASSES)
+    dataset = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), one_hot))
+    dataset = dataset.shuffle(len(images), seed=config.seed).batch(config.batch_size)
+    if config.augment:
+        augment = augmenter(config.seed)
+        dataset = dataset.map(
+            lambda x, y: (tf.squeeze(augment(x[..., None], training=True), -1), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(config: TrainConfig, steps: int) -> keras.Model:
+    model = build_model(config.arch)
+    # Cosine decay to zero over the whole run: the last epochs refine instead of bouncing around a minimum.
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(steps, 1))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def fit(model: keras.Model, train: tf.data.Dataset, val_x: np.ndarray, val_y: np.ndarray, epochs: int) -> dict:
+    validation = (val_x.astype(np.float32), keras.utils.to_categorical(val_y, NUM_CLASSES))
+    verbose = 1 if sys.stdout.isatty() else 2  # progress bars for people, one line per epoch for logs
+    history = model.fit(train, validation_data=validation, epochs=epochs, verbose=verbose)
+    return {name: [round(float(v), 6) for v in values] for name, values in history.history.items()}
+
+
+def describe(config: TrainConfig, data: Mnist, model: keras.Model, history: dict, seconds: float) -> dict[str, Any]:
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+    return {
+        "model_name": "mnist",
+        "architecture": config.arch,
+        "parameters": int(model.count_params()),
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "training_seconds": round(seconds, 1),
+        "training_examples": int(len(data.train_images) if config.train_limit is None else config.train_limit),
+        "config": settings,
+        "history": history,
+        "data_source": data.source,
+        "data_checksums_sha256": data.checksums,
+        "signature": {
+            "name": SIGNATURE_NAME,
+            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, 28, 28], "range": "0-255, ink 255"},
+            "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, NUM_CLASSES]},
+        },
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def train(config: TrainConfig) -> TrainResult:
+    check_writable(config.output)
+    data = load_mnist(config.data_dir)
+    make_deterministic(config.seed)
+    train_x, train_y, val_x, val_y = split_training_data(data, config)
+    dataset = training_dataset(train_x, train_y, config)
+    model = compile_model(config, steps=config.epochs * int(dataset.cardinality()))
+
+    started = time.monotonic()
+    history = fit(model, dataset, val_x, val_y, config.epochs)
+    seconds = time.monotonic() - started
+
+    probabilities = model.predict(data.test_images.astype(np.float32), batch_size=1000, verbose=0)
+    metrics = {**describe(config, data, model, history, seconds), **score(probabilities, data.test_labels)}
+
+    def write_report(folder: Path) -> None:
+        write_metrics(folder, metrics)
+        write_pictures(folder, history, metrics, data.train_images, data.train_labels,
+                       data.test_images, data.test_labels, probabilities.argmax(axis=1))
+
+    version_dir = export_version(model, config.output, write_report)
+    return TrainResult(version_dir, metrics)
