@@ -28,8 +28,8 @@ def conv_bn_relu(filters: int) -> list[layers.Layer]:
 
 
 def build_cnn() -> keras.Model:
-    """Three conv blocks (32, 64, 128 filters) and global max pooling: about 95 k parameters, sized so that a
-    2-core CPU trains it to 99.4+ % (with augmentation) in about 12 minutes."""
+    """Three conv blocks (32, 64, 128 filters), global max pooling and a small dense head: about 110 k
+    parameters, sized so that a 2-core CPU trains it to 99.4+ % (with augmentation) in about 13 minutes."""
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="images"),
@@ -41,7 +41,10 @@ def build_cnn() -> keras.Model:
             layers.MaxPooling2D(),
             *conv_bn_relu(128),
             layers.GlobalMaxPooling2D(),
-            layers.Dropout(0.3),
+            layers.Dense(128, use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Dropout(0.2),
             layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
         ],
         name="mnist_cnn",
@@ -56,9 +59,9 @@ def augmenter(seed: int) -> keras.Sequential:
     """Small random rotations, shifts and zooms: the variation real handwriting has after MNIST-style centring."""
     return keras.Sequential(
         [
-            layers.RandomRotation(0.03, fill_mode="constant", seed=seed),  # about +-11 degrees
-            layers.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=seed + 1),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 2),
+            layers.RandomRotation(0.025, fill_mode="constant", seed=seed),  # about +-9 degrees
+            layers.RandomTranslation(0.06, 0.06, fill_mode="constant", seed=seed + 1),
+            layers.RandomZoom(0.08, fill_mode="constant", seed=seed + 2),
         ],
         name="augment",
     )

@@ -1,0 +1,168 @@
+"""The service over real HTTP with the committed model: accuracy on real uploads, every bad input, the docs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tests.conftest import COMMITTED_VERSION
+from tests.test_imaging import png_declaring
+from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
+
+SAMPLE = 1000  # MNIST test images sent over HTTP
+
+
+def post_all(client: httpx.Client, uploads: list[bytes], workers: int = 8) -> list[dict]:  # type: ignore[type-arg]
+    def post(data: bytes) -> dict:  # type: ignore[type-arg]
+        response = client.post("/predict", files={"file": ("digit", data)})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(post, uploads))
+
+
+def accuracy(results: list[dict], labels: np.ndarray) -> float:  # type: ignore[type-arg]
+    return float(np.mean([r["predicted_class"] == label for r, label in zip(results, labels, strict=True)]))
+
+
+def test_mnist_pngs_match_the_offline_evaluation(client: httpx.Client, mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+    results = post_all(client, [mnist_png(d) for d in mnist.test_images[:SAMPLE]])
+    labels = mnist.test_labels[:SAMPLE]
+    assert accuracy(results, labels) >= 0.99
+    served = np.array([r["probabilities"] for r in results])
+    np.testing.assert_array_equal(served.argmax(axis=1), offline_probabilities[:SAMPLE].argmax(axis=1))
+    np.testing.assert_allclose(served, offline_probabilities[:SAMPLE], atol=1e-5)
+    for r in results[:20]:
+        assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
+        assert r["confidence"] == max(r["probabilities"]) and r["model_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "count", "minimum"),
+    [
+        (paper_jpeg, SAMPLE, 0.97),
+        (transparent_canvas_png, SAMPLE, 0.97),
+        (photo_jpeg, 200, 0.95),
+        (lambda digit, _rng: thick_png(digit), 300, 0.95),
+    ],
+    ids=["dark-ink-on-white-jpeg", "transparent-canvas", "photo-uneven-light", "thick-marker"],
+)
+def test_realistic_uploads_are_recognised(client: httpx.Client, mnist, make: Callable, count: int, minimum: float) -> None:  # type: ignore[no-untyped-def, type-arg]
+    rng = np.random.default_rng(2026)
+    uploads = [make(digit, rng) for digit in mnist.test_images[:count]]
+    measured = accuracy(post_all(client, uploads), mnist.test_labels[:count])
+    print(f"accuracy {measured:.2%} on {count} uploads")
+    assert measured >= minimum
+
+
+def printed_digit(digit: int, size: int) -> bytes:
+    font = ImageFont.load_default(size=size)
+    canvas = Image.new("RGB", (size * 2, size * 2), "white")
+    ImageDraw.Draw(canvas).text((size // 2, size // 4), str(digit), fill="black", font=font)
+    return encode(canvas, "PNG")
+
+
+def test_printed_digits(client: httpx.Client) -> None:
+    expected = [digit for _size in (60, 120) for digit in range(10)]
+    results = post_all(client, [printed_digit(digit, size) for size in (60, 120) for digit in range(10)])
+    answers = [r["predicted_class"] for r in results]
+    hits = sum(answer == digit for answer, digit in zip(answers, expected, strict=True))
+    print(f"printed digits: {hits}/20 recognised: {answers}")
+    assert hits >= 18, answers
+
+
+def test_batch_answers_in_upload_order(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+    digits = mnist.test_images[:12]
+    files = [("files", (f"{i}.png", mnist_png(d), "image/png")) for i, d in enumerate(digits)]
+    response = client.post("/predict/batch", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == 1
+    assert [p["predicted_class"] for p in body["predictions"]] == list(mnist.test_labels[:12])
+
+
+def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/predict?include_input=true", files={"file": ("d.png", mnist_png(mnist.test_images[3]))})
+    url = response.json()["input_image"]
+    assert url.startswith("data:image/png;base64,")
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    np.testing.assert_array_equal(seen, mnist.test_images[3])
+    assert "input_image" not in client.post("/predict", files={"file": ("d.png", mnist_png(mnist.test_images[3]))}).json()
+
+
+def over_limit_chunks(total: int) -> Callable[[], object]:
+    """A multipart body streamed with chunked transfer encoding (no Content-Length), `total` bytes of file."""
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n\x89PNG\r\n\x1a\n'
+
+    def body():  # type: ignore[no-untyped-def]
+        yield head
+        for _ in range(total // 65536):
+            yield b"\x00" * 65536
+        yield b"\r\n--b--\r\n"
+
+    return body
+
+
+BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]] = [
+    ("empty", lambda c: c.post("/predict", files={"file": ("e.png", b"")}), 400, "empty"),
+    ("truncated", lambda c: c.post("/predict", files={"file": ("t.png", encode(Image.new("L", (300, 300), 90), "PNG")[:200])}), 400, "cannot decode"),
+    ("garbage-with-png-signature", lambda c: c.post("/predict", files={"file": ("g.png", b"\x89PNG\r\n\x1a\n" + b"\x13" * 500)}), 400, "cannot decode"),
+    ("blank", lambda c: c.post("/predict", files={"file": ("b.png", encode(Image.new("L", (50, 50), 255), "PNG"))}), 400, "no digit"),
+    ("too-large", lambda c: c.post("/predict", files={"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (6 << 20))}), 413, "over the limit"),
+    ("too-large-chunked", lambda c: c.post("/predict", content=over_limit_chunks(7 << 20)(), headers={"content-type": "multipart/form-data; boundary=b"}), 413, "over the limit"),
+    ("bomb", lambda c: c.post("/predict", files={"file": ("bomb.png", png_declaring(60_000, 60_000))}), 413, "60000x60000"),
+    ("text", lambda c: c.post("/predict", files={"file": ("digit.png", b"seven", "image/png")}), 415, "unsupported file type"),
+    ("svg", lambda c: c.post("/predict", files={"file": ("d.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")}), 415, "unsupported"),
+    ("pdf", lambda c: c.post("/predict", files={"file": ("d.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj")}), 415, "unsupported"),
+    ("missing-field", lambda c: c.post("/predict", data={"other": "x"}), 422, "missing form field 'file'"),
+    ("misnamed-field", lambda c: c.post("/predict", files={"image": ("d.png", b"\x89PNG")}), 422, "missing form field 'file'"),
+    ("json-body", lambda c: c.post("/predict", json={"file": "x"}), 422, "missing form field 'file'"),
+    ("batch-too-many", lambda c: c.post("/predict/batch", files=[("files", ("d.png", b"x"))] * 65), 413, "limit per request is 64"),
+    ("batch-one-bad-file", lambda c: c.post("/predict/batch", files=[("files", ("a.png", encode(Image.fromarray(np.eye(9, dtype=np.uint8) * 255), "PNG"))), ("files", ("b.txt", b"text"))]), 415, "file #2"),
+    ("path-traversal-filename", lambda c: c.post("/predict", files={"file": ("../../etc/passwd", b"root:x:0:0")}), 415, "unsupported"),
+]
+
+
+@pytest.mark.parametrize(("name", "send", "status", "words"), BAD_UPLOADS, ids=[case[0] for case in BAD_UPLOADS])
+def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
+    client: httpx.Client, mnist, name: str, send: Callable[[httpx.Client], httpx.Response], status: int, words: str  # type: ignore[no-untyped-def]
+) -> None:
+    response = send(client)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert words in response.json()["detail"]
+    good = client.post("/predict", files={"file": ("ok.png", mnist_png(mnist.test_images[0]))})
+    assert good.status_code == 200 and good.json()["predicted_class"] == 7
+
+
+def test_health_readiness_and_model_description(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "model_version": 1}
+    description = client.get("/model").json()
+    claimed = json.loads((COMMITTED_VERSION / "metrics.json").read_text())["test_accuracy"]
+    assert description["name"] == "mnist" and description["version"] == 1
+    assert description["test_accuracy"] == claimed
+    assert description["input"]["shape"] == [None, 28, 28] and description["output"]["shape"] == [None, 10]
+
+
+def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["info"]["title"] == "MNIST digit recognition" and schema["info"]["version"]
+    paths = schema["paths"]
+    for path in ("/predict", "/predict/batch", "/healthz", "/readyz", "/model"):
+        assert path in paths, path
+    for path in ("/predict", "/predict/batch"):
+        responses = paths[path]["post"]["responses"]
+        assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+    assert "examples" in json.dumps(schema["components"]["schemas"]["Prediction"])
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text

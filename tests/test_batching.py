@@ -1,0 +1,152 @@
+"""The batching engine's behaviour with the real model: own answers, bounded batches, back-pressure, failure
+isolation, and a shutdown that finishes queued work."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from app.batching import BatchingEngine, EngineStoppedError, InferenceError, QueueFullError
+from app.model import DigitModel
+from tests.conftest import MODELS, LiveServer
+from tests.uploads import mnist_png
+
+
+@pytest.fixture(scope="module")
+def model() -> DigitModel:
+    return DigitModel(MODELS / "mnist", "mnist")
+
+
+class Recorder:
+    """Wraps the real model's predict: records batch sizes, can hold calls at a gate, can fail on request."""
+
+    def __init__(self, model: DigitModel) -> None:
+        self.model = model
+        self.sizes: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.fail_next = False
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        self.sizes.append(len(images))
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("simulated model failure")
+        return self.model.predict(images)
+
+
+def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    images = mnist.test_images[:300].astype(np.float32)
+    alone = model.predict(images)
+
+    async def scenario() -> list[np.ndarray]:
+        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.005, max_queue=1000)
+        try:
+            return await asyncio.gather(*(engine.predict(images[i : i + 1]) for i in range(len(images))))
+        finally:
+            await engine.close()
+
+    results = np.concatenate(asyncio.run(scenario()))
+    np.testing.assert_allclose(results, alone, atol=1e-5)
+    assert max(recorder.sizes) <= 16 and sum(recorder.sizes) == 300
+    assert len(recorder.sizes) < 300  # requests really were coalesced
+
+
+def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    recorder.gate.clear()
+    one = mnist.test_images[:1].astype(np.float32)
+
+    async def scenario() -> None:
+        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, max_queue=3)
+        waiting = [asyncio.ensure_future(engine.predict(one)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFullError):
+            await engine.predict(one)
+        recorder.gate.set()
+        assert len(await asyncio.gather(*waiting)) == 3
+        assert (await engine.predict(one)).shape == (1, 10)  # room again once the queue drained
+        await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_model_call_fails_only_its_batch(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    recorder.fail_next = True
+    images = mnist.test_images[:2].astype(np.float32)
+
+    async def scenario() -> None:
+        engine = BatchingEngine(recorder, max_batch=8, max_wait_s=0, max_queue=100)
+        with pytest.raises(InferenceError):
+            await engine.predict(images[:1])
+        after = await engine.predict(images)
+        assert list(after.argmax(axis=1)) == list(mnist.test_labels[:2])
+        await engine.close()
+
+    asyncio.run(scenario())
+
+
+def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    recorder.gate.clear()
+    images = mnist.test_images[:20].astype(np.float32)
+
+    async def scenario() -> None:
+        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, max_queue=100)
+        queued = [asyncio.ensure_future(engine.predict(images[i : i + 1])) for i in range(20)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.ensure_future(engine.close())
+        await asyncio.sleep(0.05)
+        with pytest.raises(EngineStoppedError):
+            await engine.predict(images[:1])
+        recorder.gate.set()
+        await closing
+        answers = [int(r.argmax()) for r in await asyncio.gather(*queued)]
+        assert answers == list(mnist.test_labels[:20])
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture()
+def gated_server(model: DigitModel) -> Iterator[tuple[LiveServer, Recorder]]:
+    with LiveServer(queue_max_images=2, batch_max_size=1, batch_max_wait_ms=0) as live:
+        engine = live.server.config.app.state.service.engine  # type: ignore[union-attr]
+        recorder = Recorder(live.server.config.app.state.service.model)  # type: ignore[union-attr]
+        engine._predict = recorder  # the real model behind a gate, so the queue can be filled on purpose
+        yield live, recorder
+        recorder.gate.set()
+
+
+def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server, mnist) -> None:  # type: ignore[no-untyped-def]
+    live, recorder = gated_server
+    recorder.gate.clear()
+    upload = {"file": ("d.png", mnist_png(mnist.test_images[0]))}
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        results: list[httpx.Response] = []
+        threads = [threading.Thread(target=lambda: results.append(client.post("/predict", files=upload)))
+                   for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        assert recorder.entered.wait(10)
+        full = client.post("/predict", files=upload)
+        assert full.status_code == 503 and full.headers["retry-after"] == "1"
+        assert "waiting" in full.json()["detail"]
+        recorder.gate.set()
+        for thread in threads:
+            thread.join(30)
+        assert [r.status_code for r in results] == [200, 200]
+
+        recorder.fail_next = True
+        failed = client.post("/predict", files=upload)
+        assert failed.status_code == 500 and failed.json()["detail"].startswith("inference failed")
+        assert client.post("/predict", files=upload).json()["predicted_class"] == 7
