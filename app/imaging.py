@@ -102,7 +102,7 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         array = np.asarray(image, dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         return np.clip(array * (255.0 / top), 0, 255)
-    if image.mode == "P" and "transparency" in image.info or image.mode in ("LA", "PA", "La", "RGBa"):
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "La", "RGBa"):
         image = image.convert("RGBA")
     if image.mode == "RGBA":
         rgba = np.asarray(image, dtype=np.float32)
@@ -117,7 +117,6 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
 
 def border(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Coordinates (rows, cols) and values of the outermost pixels."""
-    height, width = array.shape
     mask = np.zeros_like(array, dtype=bool)
     mask[[0, -1], :] = True
     mask[:, [0, -1]] = True

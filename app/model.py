@@ -37,16 +37,16 @@ def available_versions(model_dir: Path) -> list[int]:
     """Numbered subfolders that hold a saved_model.pb (staging folders of a running export are skipped)."""
     if not model_dir.is_dir():
         return []
-    return sorted(
-        int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()
-    )
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
 def choose_version(model_dir: Path, pinned: int | None) -> int:
     versions = available_versions(model_dir)
     if not versions:
-        raise ModelLoadError(f"no model version under {model_dir}/ (expected {model_dir}/<N>/saved_model.pb); "
-                             "train one with 'python -m training' or set MODEL_BASE_PATH")
+        raise ModelLoadError(
+            f"no model version under {model_dir}/ (expected {model_dir}/<N>/saved_model.pb); "
+            "train one with 'python -m training' or set MODEL_BASE_PATH"
+        )
     if pinned is None:
         return versions[-1]
     if pinned not in versions:
@@ -58,8 +58,11 @@ def configure_threads(intra_op: int, inter_op: int) -> None:
     """Size TensorFlow's pools; must run before TensorFlow executes its first op in this process."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:  # TensorFlow already ran in this process (an embedding app, a test session): keep its pools
+        log.warning("TensorFlow is already initialised; thread pools left as they are")
 
 
 class DigitModel:

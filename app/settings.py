@@ -20,21 +20,34 @@ def available_cores() -> int:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
 
-    model_base_path: Path = Field(Path("models"), description="Folder holding one folder per model name (as TensorFlow Serving's MODEL_BASE_PATH).")
-    model_name: str = Field("mnist", description="Model folder under MODEL_BASE_PATH; its versions are numbered subfolders.")
+    model_base_path: Path = Field(
+        Path("models"),
+        description="Folder holding one folder per model name (as TensorFlow Serving's MODEL_BASE_PATH).",
+    )
+    model_name: str = Field(
+        "mnist", description="Model folder under MODEL_BASE_PATH; its versions are numbered subfolders."
+    )
     model_version: int | None = Field(None, ge=1, description="Serve this version; unset serves the newest.")
-    max_upload_bytes: int = Field(5 * MIB, ge=1, description="Largest accepted image file, in bytes; enforced while the upload is read.")
-    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest accepted width x height, checked before decoding.")
+    max_upload_bytes: int = Field(
+        5 * MIB, ge=1, description="Largest accepted image file, in bytes; enforced while the upload is read."
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=1, description="Largest accepted width x height, checked before decoding."
+    )
     max_batch_files: int = Field(64, ge=1, description="Most files accepted by one POST /predict/batch.")
     batch_max_size: int = Field(64, ge=1, description="Most images the engine puts into one model call.")
-    batch_max_wait_ms: float = Field(2.0, ge=0, description="How long the engine waits for more requests to fill a batch.")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, description="How long the engine waits for more requests to fill a batch."
+    )
     queue_max_images: int = Field(1024, ge=1, description="Images waiting for the model before new requests get 503.")
     log_level: str = Field("info", description="Python logging level: debug, info, warning, error.")
     host: str = Field("127.0.0.1", description="Address to listen on (the container sets 0.0.0.0).")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
     workers: int = Field(1, ge=1, description="Server processes, each with its own model copy.")
     tf_intra_op_threads: int = Field(0, ge=0, description="TensorFlow threads inside one op; 0 = cores / WORKERS.")
-    tf_inter_op_threads: int = Field(0, ge=0, description="TensorFlow ops run in parallel; 0 = 1 (serving runs one graph at a time).")
+    tf_inter_op_threads: int = Field(
+        0, ge=0, description="TensorFlow ops run in parallel; 0 = 1 (serving runs one graph at a time)."
+    )
 
     @property
     def model_dir(self) -> Path:

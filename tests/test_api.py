@@ -56,7 +56,9 @@ def test_mnist_pngs_match_the_offline_evaluation(client: httpx.Client, mnist, of
     ],
     ids=["dark-ink-on-white-jpeg", "transparent-canvas", "photo-uneven-light", "thick-marker"],
 )
-def test_realistic_uploads_are_recognised(client: httpx.Client, mnist, make: Callable, count: int, minimum: float) -> None:  # type: ignore[no-untyped-def, type-arg]
+def test_realistic_uploads_are_recognised(
+    client: httpx.Client, mnist, make: Callable, count: int, minimum: float
+) -> None:  # type: ignore[no-untyped-def, type-arg]
     rng = np.random.default_rng(2026)
     uploads = [make(digit, rng) for digit in mnist.test_images[:count]]
     measured = accuracy(post_all(client, uploads), mnist.test_labels[:count])
@@ -96,7 +98,9 @@ def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -
     assert url.startswith("data:image/png;base64,")
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
     np.testing.assert_array_equal(seen, mnist.test_images[3])
-    assert "input_image" not in client.post("/predict", files={"file": ("d.png", mnist_png(mnist.test_images[3]))}).json()
+    assert (
+        "input_image" not in client.post("/predict", files={"file": ("d.png", mnist_png(mnist.test_images[3]))}).json()
+    )
 
 
 def over_limit_chunks(total: int) -> Callable[[], object]:
@@ -114,27 +118,107 @@ def over_limit_chunks(total: int) -> Callable[[], object]:
 
 BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]] = [
     ("empty", lambda c: c.post("/predict", files={"file": ("e.png", b"")}), 400, "empty"),
-    ("truncated", lambda c: c.post("/predict", files={"file": ("t.png", encode(Image.new("L", (300, 300), 90), "PNG")[:200])}), 400, "cannot decode"),
-    ("garbage-with-png-signature", lambda c: c.post("/predict", files={"file": ("g.png", b"\x89PNG\r\n\x1a\n" + b"\x13" * 500)}), 400, "cannot decode"),
-    ("blank", lambda c: c.post("/predict", files={"file": ("b.png", encode(Image.new("L", (50, 50), 255), "PNG"))}), 400, "no digit"),
-    ("too-large", lambda c: c.post("/predict", files={"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (6 << 20))}), 413, "over the limit"),
-    ("too-large-chunked", lambda c: c.post("/predict", content=over_limit_chunks(7 << 20)(), headers={"content-type": "multipart/form-data; boundary=b"}), 413, "over the limit"),
-    ("bomb", lambda c: c.post("/predict", files={"file": ("bomb.png", png_declaring(60_000, 60_000))}), 413, "60000x60000"),
-    ("text", lambda c: c.post("/predict", files={"file": ("digit.png", b"seven", "image/png")}), 415, "unsupported file type"),
-    ("svg", lambda c: c.post("/predict", files={"file": ("d.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")}), 415, "unsupported"),
-    ("pdf", lambda c: c.post("/predict", files={"file": ("d.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj")}), 415, "unsupported"),
+    (
+        "truncated",
+        lambda c: c.post("/predict", files={"file": ("t.png", encode(Image.new("L", (300, 300), 90), "PNG")[:200])}),
+        400,
+        "cannot decode",
+    ),
+    (
+        "garbage-with-png-signature",
+        lambda c: c.post("/predict", files={"file": ("g.png", b"\x89PNG\r\n\x1a\n" + b"\x13" * 500)}),
+        400,
+        "cannot decode",
+    ),
+    (
+        "blank",
+        lambda c: c.post("/predict", files={"file": ("b.png", encode(Image.new("L", (50, 50), 255), "PNG"))}),
+        400,
+        "no digit",
+    ),
+    (
+        "too-large",
+        lambda c: c.post("/predict", files={"file": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (6 << 20))}),
+        413,
+        "over the limit",
+    ),
+    (
+        "too-large-chunked",
+        lambda c: c.post(
+            "/predict",
+            content=over_limit_chunks(7 << 20)(),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ),
+        413,
+        "over the limit",
+    ),
+    (
+        "bomb",
+        lambda c: c.post("/predict", files={"file": ("bomb.png", png_declaring(60_000, 60_000))}),
+        413,
+        "60000x60000",
+    ),
+    (
+        "text",
+        lambda c: c.post("/predict", files={"file": ("digit.png", b"seven", "image/png")}),
+        415,
+        "unsupported file type",
+    ),
+    (
+        "svg",
+        lambda c: c.post("/predict", files={"file": ("d.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")}),
+        415,
+        "unsupported",
+    ),
+    (
+        "pdf",
+        lambda c: c.post("/predict", files={"file": ("d.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj")}),
+        415,
+        "unsupported",
+    ),
     ("missing-field", lambda c: c.post("/predict", data={"other": "x"}), 422, "missing form field 'file'"),
-    ("misnamed-field", lambda c: c.post("/predict", files={"image": ("d.png", b"\x89PNG")}), 422, "missing form field 'file'"),
+    (
+        "misnamed-field",
+        lambda c: c.post("/predict", files={"image": ("d.png", b"\x89PNG")}),
+        422,
+        "missing form field 'file'",
+    ),
     ("json-body", lambda c: c.post("/predict", json={"file": "x"}), 422, "missing form field 'file'"),
-    ("batch-too-many", lambda c: c.post("/predict/batch", files=[("files", ("d.png", b"x"))] * 65), 413, "limit per request is 64"),
-    ("batch-one-bad-file", lambda c: c.post("/predict/batch", files=[("files", ("a.png", encode(Image.fromarray(np.eye(9, dtype=np.uint8) * 255), "PNG"))), ("files", ("b.txt", b"text"))]), 415, "file #2"),
-    ("path-traversal-filename", lambda c: c.post("/predict", files={"file": ("../../etc/passwd", b"root:x:0:0")}), 415, "unsupported"),
+    (
+        "batch-too-many",
+        lambda c: c.post("/predict/batch", files=[("files", ("d.png", b"x"))] * 65),
+        413,
+        "limit per request is 64",
+    ),
+    (
+        "batch-one-bad-file",
+        lambda c: c.post(
+            "/predict/batch",
+            files=[
+                ("files", ("a.png", encode(Image.fromarray(np.eye(9, dtype=np.uint8) * 255), "PNG"))),
+                ("files", ("b.txt", b"text")),
+            ],
+        ),
+        415,
+        "file #2",
+    ),
+    (
+        "path-traversal-filename",
+        lambda c: c.post("/predict", files={"file": ("../../etc/passwd", b"root:x:0:0")}),
+        415,
+        "unsupported",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "send", "status", "words"), BAD_UPLOADS, ids=[case[0] for case in BAD_UPLOADS])
 def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
-    client: httpx.Client, mnist, name: str, send: Callable[[httpx.Client], httpx.Response], status: int, words: str  # type: ignore[no-untyped-def]
+    client: httpx.Client,
+    mnist,
+    name: str,
+    send: Callable[[httpx.Client], httpx.Response],
+    status: int,
+    words: str,  # type: ignore[no-untyped-def]
 ) -> None:
     response = send(client)
     assert response.status_code == status, response.text

@@ -133,8 +133,9 @@ def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server
     upload = {"file": ("d.png", mnist_png(mnist.test_images[0]))}
     with httpx.Client(base_url=live.url, timeout=30) as client:
         results: list[httpx.Response] = []
-        threads = [threading.Thread(target=lambda: results.append(client.post("/predict", files=upload)))
-                   for _ in range(2)]
+        threads = [
+            threading.Thread(target=lambda: results.append(client.post("/predict", files=upload))) for _ in range(2)
+        ]
         for thread in threads:
             thread.start()
         assert recorder.entered.wait(10)

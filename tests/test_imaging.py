@@ -29,6 +29,7 @@ def seven(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Correlation after a 1-px blur: a one-pixel shift of a thin stroke should not count as a different digit."""
+
     def blur(x: np.ndarray) -> np.ndarray:
         padded = np.pad(x.astype(np.float32), 1)
         return sum(padded[dy : dy + 28, dx : dx + 28] for dy in range(3) for dx in range(3))
@@ -50,8 +51,15 @@ def test_mnist_format_passes_through_unchanged(seven: np.ndarray) -> None:
 @pytest.mark.parametrize(
     ("fmt", "mode", "options"),
     [
-        ("PNG", "L", {}), ("PNG", "RGB", {}), ("PNG", "P", {}), ("PNG", "I;16", {}), ("JPEG", "L", {"quality": 95}),
-        ("JPEG", "RGB", {"quality": 90}), ("GIF", "P", {}), ("BMP", "RGB", {}), ("TIFF", "L", {}),
+        ("PNG", "L", {}),
+        ("PNG", "RGB", {}),
+        ("PNG", "P", {}),
+        ("PNG", "I;16", {}),
+        ("JPEG", "L", {"quality": 95}),
+        ("JPEG", "RGB", {"quality": 90}),
+        ("GIF", "P", {}),
+        ("BMP", "RGB", {}),
+        ("TIFF", "L", {}),
         ("WEBP", "RGB", {"lossless": True}),
     ],
 )
@@ -128,10 +136,17 @@ def test_blank_image_has_no_digit() -> None:
 
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge size: decoding it would need width*height bytes."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:

@@ -20,16 +20,26 @@ REPORT_PICTURES = ("history.png", "confusion_matrix.png", "training_samples.png"
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "training", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")
-def short_run(tmp_path_factory: pytest.TempPathFactory, mnist_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def short_run(
+    tmp_path_factory: pytest.TempPathFactory, mnist_path: Path
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """One epoch of the default CNN on 3,000 real images, exported by the real command."""
     output = tmp_path_factory.mktemp("models") / "mnist"
-    result = run_cli("--data-dir", str(mnist_path), "--output", str(output), "--epochs", "1",
-                     "--train-limit", "3000", "--seed", "7")
+    result = run_cli(
+        "--data-dir", str(mnist_path), "--output", str(output), "--epochs", "1", "--train-limit", "3000", "--seed", "7"
+    )
     assert result.returncode == 0, result.stderr
     return output, result
 
@@ -49,8 +59,14 @@ def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.Comple
         out = serve(images=tf.constant(np.load({str(output / "batch.npy")!r})))
         print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     outputs = json.loads(result.stdout)
     probabilities = np.array(outputs["probabilities"])
     assert list(outputs) == ["probabilities"] and probabilities.shape == (32, 10)
@@ -61,8 +77,18 @@ def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.Comple
 def test_report_files_are_valid(short_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     version = short_run[0] / "1"
     metrics = json.loads((version / "metrics.json").read_text())
-    for key in ("test_loss", "test_accuracy", "per_class", "confusion_matrix", "epochs", "training_seconds",
-                "parameters", "seed", "data_checksums_sha256", "versions"):
+    for key in (
+        "test_loss",
+        "test_accuracy",
+        "per_class",
+        "confusion_matrix",
+        "epochs",
+        "training_seconds",
+        "parameters",
+        "seed",
+        "data_checksums_sha256",
+        "versions",
+    ):
         assert key in metrics, key
     assert np.array(metrics["confusion_matrix"]).sum() == 10000
     assert set(metrics["per_class"]) == {str(d) for d in range(10)}
@@ -73,7 +99,9 @@ def test_report_files_are_valid(short_run: tuple[Path, subprocess.CompletedProce
             assert picture.format == "PNG" and picture.width > 100
 
 
-def test_evaluate_command_remeasures(short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist_path: Path) -> None:
+def test_evaluate_command_remeasures(
+    short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist_path: Path
+) -> None:
     version = short_run[0] / "1"
     claimed = json.loads((version / "metrics.json").read_text())["test_accuracy"]
     result = run_cli("evaluate", str(version), "--data-dir", str(mnist_path))
@@ -85,8 +113,16 @@ def test_same_seed_same_accuracy(tmp_path: Path, mnist_path: Path) -> None:
     """Two identical short MLP runs agree on test accuracy to 0.1 percentage point (in fact exactly)."""
     from training.train import TrainConfig, train
 
-    config = TrainConfig(arch="mlp", data_dir=mnist_path, output=tmp_path, epochs=1, train_limit=2000, seed=3,
-                         learning_rate=1e-3, augment=False)
+    config = TrainConfig(
+        arch="mlp",
+        data_dir=mnist_path,
+        output=tmp_path,
+        epochs=1,
+        train_limit=2000,
+        seed=3,
+        learning_rate=1e-3,
+        augment=False,
+    )
     first, second = train(config), train(config)
     assert first.version_dir.name == "1" and second.version_dir.name == "2"  # never overwritten
     assert abs(first.metrics["test_accuracy"] - second.metrics["test_accuracy"]) <= 0.001
@@ -96,8 +132,10 @@ def test_same_seed_same_accuracy(tmp_path: Path, mnist_path: Path) -> None:
     ("damage", "message"),
     [
         (lambda d: (d / "train-labels-idx1-ubyte.gz").unlink(), "train-labels-idx1-ubyte.gz: file not found"),
-        (lambda d: (d / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 8),
-         "t10k-images-idx3-ubyte.gz: magic number 0x00000801, expected 0x00000803"),
+        (
+            lambda d: (d / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 8),
+            "t10k-images-idx3-ubyte.gz: magic number 0x00000801, expected 0x00000803",
+        ),
     ],
     ids=["missing", "wrong-magic"],
 )
@@ -138,9 +176,21 @@ def test_existing_versions_are_never_overwritten(tmp_path: Path) -> None:
 
 def test_no_network_and_no_data_dir_says_how(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MNIST_DATA_DIR"}
-    env.update(HOME=str(tmp_path), KERAS_HOME=str(tmp_path / ".keras"), TF_CPP_MIN_LOG_LEVEL="2",
-               HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")  # a closed port: no download
-    result = subprocess.run([sys.executable, "-m", "training", "--output", str(tmp_path / "out")], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
+    env.update(
+        HOME=str(tmp_path),
+        KERAS_HOME=str(tmp_path / ".keras"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+    )  # a closed port: no download
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "--output", str(tmp_path / "out")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 2
     assert "could not download MNIST" in result.stderr and "--data-dir" in result.stderr

@@ -3,6 +3,6 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
 
-from training.cli import main  # noqa: E402
+from training.cli import main
 
 sys.exit(main())

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.contract import ARCHITECTURES
 from training.data import DataError
 from training.export import OutputError
-from training.contract import ARCHITECTURES
 
 EXIT_BAD_INPUT = 2
 COMMANDS = ("train", "evaluate", "predict")
@@ -27,7 +27,10 @@ def default_data_dir() -> Path | None:
 
 def data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, default=default_data_dir(), metavar="DIR",
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        metavar="DIR",
         help="folder with the four MNIST IDX files (gzipped or not); default $MNIST_DATA_DIR, "
         "else Keras's own MNIST download",
     )
@@ -42,29 +45,53 @@ def train_parser() -> argparse.ArgumentParser:
         "'python -m training predict MODEL_DIR IMAGE...' prints each image's probabilities and class.",
     )
     parser.add_argument("command", nargs="?", choices=["train"], help=argparse.SUPPRESS)
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="cnn",
-                        help="cnn: small convolutional network, >= 99.4%% (default); mlp: the classic "
-                        "Flatten-Dense(512)-Dense(10) tutorial network, about 98%%")
+    parser.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        default="cnn",
+        help="cnn: small convolutional network, >= 99.4%% (default); mlp: the classic "
+        "Flatten-Dense(512)-Dense(10) tutorial network, about 98%%",
+    )
     data_dir_option(parser)
-    parser.add_argument("--output", type=Path, default=Path("models/mnist"), metavar="DIR",
-                        help="where versions go: each run writes DIR/<next free number>/ (default models/mnist)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("models/mnist"),
+        metavar="DIR",
+        help="where versions go: each run writes DIR/<next free number>/ (default models/mnist)",
+    )
     parser.add_argument("--epochs", type=int, help="passes over the training data (default 12 for cnn, 10 for mlp)")
     parser.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
-    parser.add_argument("--learning-rate", type=float,
-                        help="Adam's initial rate, decayed to 0 along a cosine (default 2e-3 cnn, 1e-3 mlp)")
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                        help="random small rotations, shifts and zooms of training images (default on for cnn)")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help="Adam's initial rate, decayed to 0 along a cosine (default 2e-3 cnn, 1e-3 mlp)",
+    )
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random small rotations, shifts and zooms of training images (default on for cnn)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed; same seed, same result (default 42)")
-    parser.add_argument("--train-limit", type=int, metavar="N",
-                        help="use only the first N training images (for quick runs)")
-    parser.add_argument("--validation-size", type=int, default=5000, metavar="N",
-                        help="training images held out for the per-epoch validation curves (default 5000)")
+    parser.add_argument(
+        "--train-limit", type=int, metavar="N", help="use only the first N training images (for quick runs)"
+    )
+    parser.add_argument(
+        "--validation-size",
+        type=int,
+        default=5000,
+        metavar="N",
+        help="training images held out for the per-epoch validation curves (default 5000)",
+    )
     return parser
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training evaluate",
-                                     description="Re-measure an exported SavedModel on the 10,000 MNIST test images.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training evaluate",
+        description="Re-measure an exported SavedModel on the 10,000 MNIST test images.",
+    )
     parser.add_argument("command", choices=["evaluate"], help=argparse.SUPPRESS)
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
     data_dir_option(parser)
@@ -72,9 +99,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training predict",
-                                     description="Print each image's class probabilities and predicted digit, after "
-                                     "the same preprocessing the service applies.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training predict",
+        description="Print each image's class probabilities and predicted digit, after "
+        "the same preprocessing the service applies.",
+    )
     parser.add_argument("command", choices=["predict"], help=argparse.SUPPRESS)
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
@@ -119,8 +148,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     data = load_mnist(args.data_dir)
     result = score(predict_saved_model(args.model_dir, data.test_images), data.test_labels)
-    print(f"{args.model_dir}: test accuracy {result['test_accuracy']:.4%}, loss {result['test_loss']:.4f}, "
-          f"{result['errors']} errors in {result['test_examples']:,}")
+    print(
+        f"{args.model_dir}: test accuracy {result['test_accuracy']:.4%}, loss {result['test_loss']:.4f}, "
+        f"{result['errors']} errors in {result['test_examples']:,}"
+    )
     recorded = args.model_dir / METRICS_FILE
     if recorded.exists():
         claimed = json.loads(recorded.read_text()).get("test_accuracy")

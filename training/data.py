@@ -99,7 +99,9 @@ def load_from_dir(data_dir: Path) -> Mnist:
         if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
             raise DataError(f"{image_path}: images of shape {images.shape[1:]}, expected (28, 28)")
         if images.shape[0] != labels.shape[0]:
-            raise DataError(f"{label_path}: {labels.shape[0]} labels, expected {images.shape[0]} to match {image_path.name}")
+            raise DataError(
+                f"{label_path}: {labels.shape[0]} labels, expected {images.shape[0]} to match {image_path.name}"
+            )
         if labels.size and labels.max() > 9:
             raise DataError(f"{label_path}: label {int(labels.max())} found, expected digits 0-9")
     return Mnist(

@@ -29,7 +29,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     return {
         "test_loss": round(float(loss), 6),
         "test_accuracy": round(float((predicted == labels).mean()), 6),
-        "test_examples": int(len(labels)),
+        "test_examples": len(labels),
         "errors": int((predicted != labels).sum()),
         "per_class": {
             str(digit): {

@@ -9,8 +9,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 METRICS_FILE = "metrics.json"
 
@@ -74,9 +74,17 @@ def write_pictures(
 ) -> None:
     plot_history(history, folder / "history.png")
     plot_confusion(np.array(metrics["confusion_matrix"]), folder / "confusion_matrix.png")
-    plot_grid(train_images[:9], [f"label {y}" for y in train_labels[:9]], "first training images",
-              folder / "training_samples.png", columns=3)
+    plot_grid(
+        train_images[:9],
+        [f"label {y}" for y in train_labels[:9]],
+        "first training images",
+        folder / "training_samples.png",
+        columns=3,
+    )
     wrong = np.flatnonzero(test_predicted != test_labels)[:36]
-    plot_grid(test_images[wrong], [f"true {test_labels[i]}, got {test_predicted[i]}" for i in wrong],
-              f"misclassified test images ({len(np.flatnonzero(test_predicted != test_labels))} in all)",
-              folder / "misclassified.png")
+    plot_grid(
+        test_images[wrong],
+        [f"true {test_labels[i]}, got {test_predicted[i]}" for i in wrong],
+        f"misclassified test images ({len(np.flatnonzero(test_predicted != test_labels))} in all)",
+        folder / "misclassified.png",
+    )

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, Arch
 from training.data import Mnist, load_mnist
 from training.evaluation import score
-from training.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, Arch
 from training.export import check_writable, export_version
 from training.model import augmenter, build_model
 from training.report import write_metrics, write_pictures
@@ -137,8 +137,16 @@ def train(config: TrainConfig) -> TrainResult:
 
     def write_report(folder: Path) -> None:
         write_metrics(folder, metrics)
-        write_pictures(folder, history, metrics, data.train_images, data.train_labels,
-                       data.test_images, data.test_labels, probabilities.argmax(axis=1))
+        write_pictures(
+            folder,
+            history,
+            metrics,
+            data.train_images,
+            data.train_labels,
+            data.test_images,
+            data.test_labels,
+            probabilities.argmax(axis=1),
+        )
 
     version_dir = export_version(model, config.output, write_report)
     return TrainResult(version_dir, metrics)

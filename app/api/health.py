@@ -46,11 +46,19 @@ async def model_description(service: Annotated[Service, Depends(get_service)]) -
         parameters=metrics.get("parameters"),
         test_accuracy=metrics.get("test_accuracy"),
         trained_with={k: v for k, v in metrics.get("versions", {}).items() if k in ("tensorflow", "keras")},
-        input=TensorContract(name=info.input_name, dtype="float32", shape=[None, 28, 28],
-                             description="Raw pixels 0-255, background 0, ink 255, digit centred by mass "
-                             "(what POST /predict makes of an uploaded image)."),
-        output=TensorContract(name=info.output_name, dtype="float32", shape=[None, 10],
-                              description="Probability of each digit 0-9; each row sums to 1."),
+        input=TensorContract(
+            name=info.input_name,
+            dtype="float32",
+            shape=[None, 28, 28],
+            description="Raw pixels 0-255, background 0, ink 255, digit centred by mass "
+            "(what POST /predict makes of an uploaded image).",
+        ),
+        output=TensorContract(
+            name=info.output_name,
+            dtype="float32",
+            shape=[None, 10],
+            description="Probability of each digit 0-9; each row sums to 1.",
+        ),
         upload_formats=sorted(SIGNATURES),
         max_upload_bytes=settings.max_upload_bytes,
         max_batch_files=settings.max_batch_files,

@@ -8,15 +8,23 @@ from pydantic import BaseModel, Field
 class ErrorBody(BaseModel):
     detail: str = Field(description="What is wrong, in words meant for the client.")
 
-    model_config = {"json_schema_extra": {"examples": [{"detail": "unsupported file type: expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"detail": "unsupported file type: expected a PNG, JPEG, GIF, BMP, TIFF or WebP image"}]
+        }
+    }
 
 
 class Prediction(BaseModel):
     predicted_class: int = Field(ge=0, le=9, description="The most probable digit.")
     confidence: float = Field(ge=0, le=1, description="The probability of predicted_class.")
-    probabilities: list[float] = Field(min_length=10, max_length=10, description="One probability per digit 0-9; they sum to 1.")
+    probabilities: list[float] = Field(
+        min_length=10, max_length=10, description="One probability per digit 0-9; they sum to 1."
+    )
     model_version: int = Field(description="Version folder of the model that answered.")
-    input_image: str | None = Field(None, description="With ?include_input=true: the 28x28 image the model saw, as a PNG data URL.")
+    input_image: str | None = Field(
+        None, description="With ?include_input=true: the 28x28 image the model saw, as a PNG data URL."
+    )
 
     model_config = {
         "json_schema_extra": {
@@ -60,7 +68,9 @@ class ModelDescription(BaseModel):
     architecture: str | None = Field(None, examples=["cnn"])
     parameters: int | None = None
     test_accuracy: float | None = Field(None, description="From the version's metrics.json.", examples=[0.9951])
-    trained_with: dict[str, str] = Field(default_factory=dict, description="TensorFlow and Keras versions used to train.")
+    trained_with: dict[str, str] = Field(
+        default_factory=dict, description="TensorFlow and Keras versions used to train."
+    )
     input: TensorContract
     output: TensorContract
     upload_formats: list[str]

@@ -1,0 +1,32 @@
+"""The committed model: its claimed accuracy holds, and MNIST-format uploads get the offline answer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from app.imaging import preprocess
+from tests.conftest import COMMITTED_VERSION
+from tests.uploads import mnist_png
+from training.evaluation import score
+
+
+def test_committed_model_has_the_accuracy_its_metrics_claim(mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+    claimed = json.loads((COMMITTED_VERSION / "metrics.json").read_text())
+    measured = score(offline_probabilities, mnist.test_labels)
+    assert measured["test_accuracy"] >= 0.994
+    assert abs(measured["test_accuracy"] - claimed["test_accuracy"]) <= 0.0002  # float differences move 2 images
+    assert claimed["architecture"] == "cnn"
+    size = sum(p.stat().st_size for p in COMMITTED_VERSION.rglob("*") if p.is_file())
+    assert size < 5_000_000, f"committed version is {size:,} bytes"
+
+
+def test_all_10000_test_pngs_preprocess_to_the_offline_answer(mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+    """Every test image saved as PNG and read back through the upload pipeline: >= 99.9 % agreement (in fact all)."""
+    from training.evaluation import predict_saved_model
+
+    uploaded = np.stack([preprocess(mnist_png(digit)) for digit in mnist.test_images])
+    served = predict_saved_model(COMMITTED_VERSION, uploaded)
+    agreement = (served.argmax(axis=1) == offline_probabilities.argmax(axis=1)).mean()
+    assert agreement >= 0.999
