@@ -24,13 +24,13 @@ test: install  ## run the whole test suite (trains a small model once, serves th
 	$(BIN)/python -m pytest
 
 lint: install  ## ruff (lint and format) and mypy
-	$(BIN)/ruff check app training tests benchmarks
-	$(BIN)/ruff format --check app training tests benchmarks
+	$(BIN)/ruff check app training tests benchmarks scripts .ci
+	$(BIN)/ruff format --check app training tests benchmarks scripts .ci
 	$(BIN)/mypy app training
 
 format: install  ## apply ruff's formatting and fixes
-	$(BIN)/ruff format app training tests benchmarks
-	$(BIN)/ruff check --fix app training tests benchmarks
+	$(BIN)/ruff format app training tests benchmarks scripts .ci
+	$(BIN)/ruff check --fix app training tests benchmarks scripts .ci
 
 serve: install  ## serve models/mnist on http://$${HOST:-127.0.0.1}:$${PORT:-8000}
 	$(BIN)/mnist-serve
@@ -42,8 +42,9 @@ bench: install  ## benchmark /predict against the floor and the direct baseline;
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
 image:  ## build the container image (docker, or podman where there is no Docker engine)
-	$$(command -v docker >/dev/null && docker info >/dev/null 2>&1 && echo docker || echo podman) \
-	  build -t $(IMAGE) .
+	@# podman's default OCI format would drop the image's HEALTHCHECK; --format docker keeps it
+	$$(command -v docker >/dev/null && docker info >/dev/null 2>&1 && echo docker build || echo podman build --format docker) \
+	  -t $(IMAGE) .
 
 clean:  ## remove caches (keeps .venv and models)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

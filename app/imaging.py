@@ -93,7 +93,8 @@ def decode(data: bytes, limits: Limits) -> Image.Image:
         raise UndecodableImageError(f"cannot decode the {fmt} data: {error}") from None
     if width == 0 or height == 0:
         raise EmptyImageError("the image has no pixels")
-    return ImageOps.exif_transpose(image) or image
+    ImageOps.exif_transpose(image, in_place=True)  # in place: otherwise every upload without EXIF is copied
+    return image
 
 
 def to_grayscale(image: Image.Image) -> np.ndarray:
@@ -112,6 +113,8 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         # Dark strokes on a transparent canvas sit on white; light strokes sit on black.
         backdrop = 255.0 if not opaque.any() or gray[opaque].mean() < 128 else 0.0
         return gray * alpha[..., 0] + backdrop * (1 - alpha[..., 0])
+    if image.mode == "L":  # MNIST-style uploads: no conversion copy
+        return np.asarray(image, dtype=np.float32)
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
@@ -194,7 +197,13 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
 def is_mnist_format(gray: np.ndarray) -> bool:
     """Already a 28x28 MNIST-style image (dark background): it is fed as it is, so it gets exactly the answer
     that the offline evaluation of the same image gives."""
-    return gray.shape == (SIDE, SIDE) and float(np.median(border(gray)[2])) <= 127
+    if gray.shape != (SIDE, SIDE):
+        return False
+    # np.median(border(gray)[2]) in a few microseconds instead of ~50: this check runs on every upload.
+    edge = np.sort(np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1])))
+    if np.isnan(edge[-1]):  # sorted last; np.median would be NaN, and NaN <= 127 is false
+        return False
+    return float(edge[(len(edge) - 1) // 2] + edge[len(edge) // 2]) / 2 <= 127
 
 
 def normalise(gray: np.ndarray) -> np.ndarray:

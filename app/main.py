@@ -11,8 +11,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from app.api import health, predict
+from app.api import health, metrics, predict, tfserving, ui, v2
 from app.api.errors import install_error_handlers
+from app.metrics import Metrics, MetricsMiddleware
 from app.model import ModelLoadError, configure_threads
 from app.service import Service
 from app.settings import Settings, get_settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.critical("cannot start: %s", error)
             sys.stderr.flush()
             os._exit(3)
+        app.state.metrics.attach(service)
         app.state.service = service
         yield
         await service.stop()
@@ -72,7 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = None
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: also counts 413s from the limit
     install_error_handlers(app)
     app.include_router(predict.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
+    app.include_router(tfserving.router)
+    app.include_router(v2.router)
+    app.include_router(metrics.router)
     return app

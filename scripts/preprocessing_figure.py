@@ -12,13 +12,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
 
-from app.imaging import preprocess  # noqa: E402
-from tests.uploads import paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png  # noqa: E402
-from training.data import load_from_dir  # noqa: E402
+from app.imaging import preprocess
+from tests.uploads import paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
+from training.data import load_from_dir
 
 
 def main() -> None:

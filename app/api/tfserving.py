@@ -1,0 +1,193 @@
+"""TensorFlow Serving's REST API (v1): model status, metadata and :predict in row and columnar formats.
+
+Clients written for `tensorflow_model_server --rest_api_port` work unchanged: the same URLs, bodies and
+`{"error": "..."}` errors. Besides 28x28 pixel arrays, an instance may be an encoded image as {"b64": "..."}, which
+goes through the same preprocessing as an upload to /predict.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.api.protocols import HANDLED, check_target, error_docs, error_response, parse_json, request_body_doc
+from app.model import SIGNATURE_NAME
+from app.service import Service, get_service
+from app.tensors import TensorError, tfserving_items, to_images
+
+router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class VersionStatus(BaseModel):
+    version: str = Field(examples=["1"])
+    state: str = Field(description="AVAILABLE once loaded and warmed up, UNLOADING while draining.")
+    status: dict[str, str] = Field(examples=[{"error_code": "OK", "error_message": ""}])
+
+
+class ModelStatus(BaseModel):
+    model_version_status: list[VersionStatus]
+
+
+class ModelSpec(BaseModel):
+    name: str
+    signature_name: str
+    version: str
+
+
+class ModelMetadata(BaseModel):
+    model_spec: ModelSpec
+    metadata: dict[str, Any] = Field(description="{'signature_def': {'signature_def': {name: SignatureDef}}}")
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `instances` (row format) or `inputs` (columnar format)."""
+
+    signature_name: str | None = Field(None, description=f"Optional; only '{SIGNATURE_NAME}' exists.")
+    instances: list[Any] | None = Field(
+        None,
+        description="One entry per image: 28x28 nested list of pixels 0-255, {'b64': '<base64 image file>'}, "
+        "or either under the input's name {'images': ...}.",
+    )
+    inputs: Any = Field(None, description="The images as one list (as in `instances`), or {'images': that list}.")
+
+    model_config = {"json_schema_extra": {"examples": [{"instances": [{"b64": "iVBORw0KGgo..."}]}]}}
+
+
+class RowPrediction(BaseModel):
+    predictions: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
+
+
+class ColumnarPrediction(BaseModel):
+    outputs: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def tensor_info(name: str, dims: list[int], tensor_name: str) -> dict[str, Any]:
+    return {
+        "dtype": "DT_FLOAT",
+        "tensor_shape": {"dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False},
+        "name": tensor_name,
+    }
+
+
+def status_body(service: Service) -> ModelStatus:
+    state = "UNLOADING" if service.draining else "AVAILABLE"
+    return ModelStatus(
+        model_version_status=[
+            VersionStatus(version=str(service.version), state=state, status={"error_code": "OK", "error_message": ""})
+        ]
+    )
+
+
+def metadata_body(service: Service) -> ModelMetadata:
+    info = service.model.info
+    signature = {
+        "inputs": {info.input_name: tensor_info(info.input_name, [-1, 28, 28], f"serving_default_{info.input_name}:0")},
+        "outputs": {info.output_name: tensor_info(info.output_name, [-1, 10], "StatefulPartitionedCall:0")},
+        "method_name": PREDICT_METHOD,
+    }
+    return ModelMetadata(
+        model_spec=ModelSpec(name=info.name, signature_name="", version=str(service.version)),
+        metadata={"signature_def": {"signature_def": {SIGNATURE_NAME: signature}}},
+    )
+
+
+async def predict(request: Request, service: Service, name: str, version: str | None) -> JSONResponse:
+    try:
+        check_target(service, name, version)
+        body = parse_json(await request.body())
+        signature = body.get("signature_name") if isinstance(body, dict) else None
+        if signature not in (None, "", SIGNATURE_NAME):
+            raise TensorError(f"signature '{signature}' not found; the only signature is '{SIGNATURE_NAME}'")
+        items, layout = tfserving_items(body, service.model.info.input_name, service.settings.max_batch_files)
+        probabilities = await service.engine.predict(await to_images(items, service.preprocess))
+    except HANDLED as error:
+        return error_response(error)
+    key = "predictions" if layout == "row" else "outputs"
+    return JSONResponse({key: probabilities.tolist()})
+
+
+def status_route(service: Service, name: str, version: str | None) -> ModelStatus | JSONResponse:
+    try:
+        check_target(service, name, version)
+    except HANDLED as error:
+        return error_response(error)
+    return status_body(service)
+
+
+def metadata_route(service: Service, name: str, version: str | None) -> ModelMetadata | JSONResponse:
+    try:
+        check_target(service, name, version)
+    except HANDLED as error:
+        return error_response(error)
+    return metadata_body(service)
+
+
+PREDICT_DOC: dict[str, Any] = {
+    "response_model": RowPrediction | ColumnarPrediction,
+    "responses": error_docs(400, 404, 413, 415, 500, 503),
+    "openapi_extra": request_body_doc(PredictRequest),
+}
+
+
+@router.get("/{model_name}", response_model=ModelStatus, summary="Model version status", responses=error_docs(404))
+async def model_status(model_name: str, service: ServiceDep) -> ModelStatus | JSONResponse:
+    return status_route(service, model_name, None)
+
+
+@router.get(
+    "/{model_name}/versions/{version}",
+    response_model=ModelStatus,
+    summary="Status of one model version",
+    responses=error_docs(404),
+)
+async def version_status(model_name: str, version: str, service: ServiceDep) -> ModelStatus | JSONResponse:
+    return status_route(service, model_name, version)
+
+
+@router.get(
+    "/{model_name}/metadata",
+    response_model=ModelMetadata,
+    summary="Model metadata: the serving signature",
+    responses=error_docs(404),
+)
+async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
+    return metadata_route(service, model_name, None)
+
+
+@router.get(
+    "/{model_name}/versions/{version}/metadata",
+    response_model=ModelMetadata,
+    summary="Metadata of one model version",
+    responses=error_docs(404),
+)
+async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
+    return metadata_route(service, model_name, version)
+
+
+@router.post("/{model_name}:predict", summary="Predict (row or columnar format)", **PREDICT_DOC)
+async def model_predict(model_name: str, request: Request, service: ServiceDep) -> JSONResponse:
+    return await predict(request, service, model_name, None)
+
+
+@router.post("/{model_name}/versions/{version}:predict", summary="Predict with a given model version", **PREDICT_DOC)
+async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> JSONResponse:
+    return await predict(request, service, model_name, version)
+
+
+@router.post("/{model_name}:{verb}", include_in_schema=False)
+@router.post("/{model_name}/versions/{version}:{verb}", include_in_schema=False)
+async def other_verb(model_name: str, verb: str, service: ServiceDep, version: str | None = None) -> JSONResponse:
+    """:classify and :regress need Example-based signatures, which this model does not have."""
+    try:
+        check_target(service, model_name, version)
+    except HANDLED as error:
+        return error_response(error)
+    return error_response(TensorError(f"':{verb}' is not supported: the model has a predict signature only"))

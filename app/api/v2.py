@@ -1,0 +1,288 @@
+"""The Open Inference Protocol (KServe V2 / Triton) over REST, with the binary tensor data extension.
+
+Input: `images`, UINT8 or FP32 [N, 28, 28] raw pixels, or BYTES [N] of encoded image files (4-byte length prefixed
+in binary data; base64 strings in JSON, since JSON strings cannot carry raw bytes). Outputs: `probabilities` FP32
+[N, 10] and `class` INT64 [N]. Outputs come back as JSON unless the request asks for binary (per output
+`binary_data`, or `binary_data_output` for all), as tritonclient does by default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from app.api.protocols import HANDLED, check_target, error_docs, error_response, parse_json, request_body_doc
+from app.service import Service, get_service
+from app.tensors import TensorError, binary_sizes, decompress, split_binary_body, to_images, v2_items
+
+router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+PLATFORM = "tensorflow_savedmodel"
+CLASS_OUTPUT = "class"
+EXTENSIONS = ["binary_tensor_data"]
+T = TypeVar("T")
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class Liveness(BaseModel):
+    live: bool
+
+
+class ServerReadiness(BaseModel):
+    ready: bool
+
+
+class ModelReadiness(BaseModel):
+    name: str
+    ready: bool
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class RequestInput(BaseModel):
+    name: str = Field(examples=["images"])
+    shape: list[int] = Field(examples=[[1, 28, 28]])
+    datatype: str = Field(description="UINT8 or FP32 pixels [N, 28, 28], or BYTES [N] encoded images.")
+    parameters: dict[str, Any] | None = Field(None, description="`binary_data_size` when the data is binary.")
+    data: list[Any] | None = Field(
+        None, description="Row-major values (flat or nested); for BYTES, base64 strings of image files."
+    )
+
+
+class RequestOutput(BaseModel):
+    name: str = Field(examples=["class"])
+    parameters: dict[str, Any] | None = Field(None, description="`binary_data: true` to receive it as binary.")
+
+
+class InferRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = Field(None, description="`binary_data_output: true` for binary outputs.")
+    inputs: list[RequestInput]
+    outputs: list[RequestOutput] | None = Field(None, description="Default: both outputs.")
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[float] | list[int] | None = None
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    outputs: list[ResponseOutput]
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def output_specs(service: Service) -> list[TensorMetadata]:
+    return [
+        TensorMetadata(name=service.model.info.output_name, datatype="FP32", shape=[-1, 10]),
+        TensorMetadata(name=CLASS_OUTPUT, datatype="INT64", shape=[-1]),
+    ]
+
+
+def metadata_body(service: Service) -> ModelMetadata:
+    return ModelMetadata(
+        name=service.model.info.name,
+        versions=[str(service.version)],
+        platform=PLATFORM,
+        inputs=[TensorMetadata(name=service.model.info.input_name, datatype="FP32", shape=[-1, 28, 28])],
+        outputs=output_specs(service),
+    )
+
+
+def requested_outputs(body: dict[str, Any], service: Service) -> list[tuple[str, bool]]:
+    """(name, as binary) for each output to return, in the order asked."""
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise TensorError("'parameters' must be an object")
+    default_binary = parameters.get("binary_data_output") is True
+    known = [spec.name for spec in output_specs(service)]
+    asked = body.get("outputs")
+    if asked is None:
+        return [(name, default_binary) for name in known]
+    if not isinstance(asked, list):
+        raise TensorError("'outputs' must be a list of {'name': ...} objects")
+    chosen = []
+    for spec in asked:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if name not in known:
+            raise TensorError(f"unknown output {name!r}; the outputs are {known}")
+        options = spec.get("parameters") or {}
+        binary = options.get("binary_data", default_binary) if isinstance(options, dict) else default_binary
+        chosen.append((name, binary is True))
+    return chosen
+
+
+def infer_response(
+    body: dict[str, Any], service: Service, probabilities: np.ndarray, outputs: list[tuple[str, bool]]
+) -> Response:
+    tensors = {
+        service.model.info.output_name: ("FP32", probabilities.astype("<f4")),
+        CLASS_OUTPUT: ("INT64", probabilities.argmax(axis=1).astype("<i8")),
+    }
+    described, chunks = [], []
+    for name, binary in outputs:
+        datatype, array = tensors[name]
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            chunk = array.tobytes()
+            entry["parameters"] = {"binary_data_size": len(chunk)}
+            chunks.append(chunk)
+        else:
+            entry["data"] = array.ravel().tolist()
+        described.append(entry)
+    header: dict[str, Any] = {"model_name": service.model.info.name, "model_version": str(service.version)}
+    if isinstance(body.get("id"), str):
+        header["id"] = body["id"]
+    header["outputs"] = described
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    if not chunks:
+        return Response(encoded, media_type="application/json")
+    return Response(
+        encoded + b"".join(chunks),
+        media_type="application/octet-stream",
+        headers={HEADER_LENGTH: str(len(encoded))},
+    )
+
+
+async def infer(request: Request, service: Service, name: str, version: str | None) -> Response:
+    try:
+        check_target(service, name, version)
+        limit = service.settings.max_upload_bytes  # the same cap as an uploaded file, once decompressed
+        body_bytes = decompress(await request.body(), request.headers.get("content-encoding"), limit)
+        head, binary = split_binary_body(body_bytes, request.headers.get(HEADER_LENGTH))
+        body = parse_json(head)
+        if not isinstance(body, dict):
+            raise TensorError("the inference request must be a JSON object with 'inputs'")
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or len(inputs) != 1:
+            raise TensorError(f"'inputs' must list exactly one tensor, '{service.model.info.input_name}'")
+        outputs = requested_outputs(body, service)
+        (raw,) = binary_sizes(inputs, binary)
+        items = v2_items(inputs[0], raw, service.model.info.input_name, service.settings.max_batch_files)
+        probabilities = await service.engine.predict(await to_images(items, service.preprocess))
+    except HANDLED as error:
+        return error_response(error)
+    return infer_response(body, service, probabilities, outputs)
+
+
+def guarded(service: Service, name: str, version: str | None, make: Callable[[], T]) -> T | JSONResponse:
+    """`make()` for the served model and version; the protocol's 404 for any other."""
+    try:
+        check_target(service, name, version)
+    except HANDLED as error:
+        return error_response(error)
+    return make()
+
+
+@router.get("", response_model=ServerMetadata, summary="Server metadata")
+async def server_metadata(request: Request) -> ServerMetadata:
+    return ServerMetadata(name="mnist-service", version=request.app.version, extensions=EXTENSIONS)
+
+
+@router.get("/health/live", response_model=Liveness, summary="Server liveness")
+async def server_live() -> Liveness:
+    return Liveness(live=True)
+
+
+@router.get(
+    "/health/ready",
+    response_model=ServerReadiness,
+    summary="Server readiness: the model is loaded and not draining",
+    responses={503: {"model": ServerReadiness, "description": "Loading, or draining for shutdown."}},
+)
+async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None or service.draining:
+        return JSONResponse({"ready": False}, status_code=503)
+    return ServerReadiness(ready=True)
+
+
+@router.get("/models/{model_name}", response_model=ModelMetadata, summary="Model metadata", responses=error_docs(404))
+async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
+    return guarded(service, model_name, None, lambda: metadata_body(service))
+
+
+@router.get(
+    "/models/{model_name}/versions/{version}",
+    response_model=ModelMetadata,
+    summary="Metadata of one model version",
+    responses=error_docs(404),
+)
+async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
+    return guarded(service, model_name, version, lambda: metadata_body(service))
+
+
+def readiness(service: Service) -> ModelReadiness | JSONResponse:
+    ready = not service.draining
+    body = ModelReadiness(name=service.model.info.name, ready=ready)
+    return body if ready else JSONResponse(body.model_dump(), status_code=503)
+
+
+@router.get(
+    "/models/{model_name}/ready",
+    response_model=ModelReadiness,
+    summary="Model readiness",
+    responses=error_docs(404, 503),
+)
+async def model_ready(model_name: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
+    return guarded(service, model_name, None, lambda: readiness(service))
+
+
+@router.get(
+    "/models/{model_name}/versions/{version}/ready",
+    response_model=ModelReadiness,
+    summary="Readiness of one model version",
+    responses=error_docs(404, 503),
+)
+async def version_ready(model_name: str, version: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
+    return guarded(service, model_name, version, lambda: readiness(service))
+
+
+INFER_DOC: dict[str, Any] = {
+    "response_model": InferResponse,
+    "responses": error_docs(400, 404, 413, 415, 500, 503),
+    "openapi_extra": request_body_doc(InferRequest, "application/json", "application/octet-stream"),
+    "description": "JSON tensors, or the binary tensor data extension: the JSON header first, its length in the "
+    f"`{HEADER_LENGTH}` header, then each binary input's bytes in order. A binary answer carries the same header.",
+}
+
+
+@router.post("/models/{model_name}/infer", summary="Inference", **INFER_DOC)
+async def model_infer(model_name: str, request: Request, service: ServiceDep) -> Response:
+    return await infer(request, service, model_name, None)
+
+
+@router.post("/models/{model_name}/versions/{version}/infer", summary="Inference with a given version", **INFER_DOC)
+async def version_infer(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
+    return await infer(request, service, model_name, version)

@@ -1,0 +1,128 @@
+"""Prometheus metrics: HTTP requests, the batching engine, predictions and the loaded model.
+
+Each app gets its own registry (tests build several apps in one process, and the default global registry refuses
+a second metric of the same name). With WORKERS > 1 each process keeps its own numbers, so a scrape sees one
+process at a time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.service import Service
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+disable_created_metrics()  # the *_created series double every counter's output for no use in dashboards
+UNMATCHED = "unmatched"  # requests no route took: their raw paths would make one series per URL scanned
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "batch_size_images",
+            "Images per model call made by the batching engine.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "batch_queue_wait_seconds",
+            "Time a request waited in the queue before its batch ran.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "inference_duration_seconds",
+            "Time of one model call (one batch).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "predictions", "Images classified, by predicted digit.", ["predicted_class"], registry=r
+        )
+        self.model_version = Gauge(
+            "model_version",
+            "Version of the model being served (1 series, labelled with the model name).",
+            ["model"],
+            registry=r,
+        )
+        self.queued = Gauge("batch_queue_images", "Images queued or running in the batching engine.", registry=r)
+        for digit in range(10):  # every class shows from the start, so rate() works before the first hit
+            self.predictions.labels(predicted_class=str(digit))
+
+    def observe_batch(self, size: int, seconds: float, waits: list[float]) -> None:
+        """The engine's per-batch hook (called on its worker thread; prometheus_client is thread-safe)."""
+        self.batch_size.observe(size)
+        self.inference.observe(seconds)
+        for wait in waits:
+            self.queue_wait.observe(wait)
+
+    def count_predictions(self, probabilities: np.ndarray) -> None:
+        classes, counts = np.unique(probabilities.argmax(axis=1), return_counts=True)
+        for digit, count in zip(classes, counts, strict=True):
+            self.predictions.labels(predicted_class=str(int(digit))).inc(int(count))
+
+    def attach(self, service: Service) -> None:
+        """Follow a started service: its model version, its engine's batches and every prediction it returns."""
+        self.model_version.labels(model=service.model.info.name).set(service.version)
+        self.queued.set_function(lambda: service.engine.pending)
+        service.engine.stats.observers.append(self.observe_batch)
+        # Every router calls `service.engine.predict`, so counting the classes here covers all protocols without
+        # each router having to remember to.
+        predict = service.engine.predict
+
+        async def counted(images: np.ndarray) -> np.ndarray:
+            probabilities = await predict(images)
+            self.count_predictions(probabilities)
+            return probabilities
+
+        service.engine.predict = counted  # type: ignore[method-assign]
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (e.g. /v2/models/{model_name}/infer)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=template).observe(time.perf_counter() - started)
