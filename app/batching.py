@@ -43,14 +43,25 @@ class Job:
     enqueued: float = field(default_factory=time.perf_counter)
 
 
+@dataclass(frozen=True)
+class BatchReport:
+    """One model call, as observers (e.g. /metrics) see it."""
+
+    size: int
+    seconds: float
+    queue_waits: list[float]  # one per request in the batch
+    probabilities: np.ndarray | None  # None when the call failed
+
+
 @dataclass
 class BatchStats:
-    """What the last batches looked like; read by /metrics (counters only ever grow)."""
+    """Counters that only ever grow, and the observers told of every batch (on the worker thread, before the
+    results are handed back, so a client that reads /metrics after its answer sees its request counted)."""
 
     batches: int = 0
     images: int = 0
     failures: int = 0
-    observers: list[Callable[[int, float, list[float]], None]] = field(default_factory=list)
+    observers: list[Callable[[BatchReport], None]] = field(default_factory=list)
 
 
 _STOP = object()
@@ -120,6 +131,7 @@ class BatchingEngine:
     def _run_batch(self, jobs: list[Job]) -> None:
         started = time.perf_counter()
         batch = np.concatenate([job.images for job in jobs]) if len(jobs) > 1 else jobs[0].images
+        probabilities: np.ndarray | None = None
         try:
             probabilities = self._predict(batch)
             outcome: list[np.ndarray | BaseException] = []
@@ -137,8 +149,9 @@ class BatchingEngine:
             self._pending -= len(batch)
         self.stats.batches += 1
         self.stats.images += len(batch)
+        report = BatchReport(len(batch), finished - started, [started - job.enqueued for job in jobs], probabilities)
         for observe in self.stats.observers:
-            observe(len(batch), finished - started, [started - job.enqueued for job in jobs])
+            observe(report)
         for job, result in zip(jobs, outcome, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, result)
 

@@ -13,6 +13,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.batching import BatchReport
 from app.service import Service
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -69,12 +70,15 @@ class Metrics:
         for digit in range(10):  # every class shows from the start, so rate() works before the first hit
             self.predictions.labels(predicted_class=str(digit))
 
-    def observe_batch(self, size: int, seconds: float, waits: list[float]) -> None:
-        """The engine's per-batch hook (called on its worker thread; prometheus_client is thread-safe)."""
-        self.batch_size.observe(size)
-        self.inference.observe(seconds)
-        for wait in waits:
+    def observe_batch(self, batch: BatchReport) -> None:
+        """The engine's per-batch hook (called on its worker thread; prometheus_client is thread-safe). Every
+        protocol's inference goes through the engine, so this sees every prediction, counted once per batch."""
+        self.batch_size.observe(batch.size)
+        self.inference.observe(batch.seconds)
+        for wait in batch.queue_waits:
             self.queue_wait.observe(wait)
+        if batch.probabilities is not None:
+            self.count_predictions(batch.probabilities)
 
     def count_predictions(self, probabilities: np.ndarray) -> None:
         classes, counts = np.unique(probabilities.argmax(axis=1), return_counts=True)
@@ -82,20 +86,10 @@ class Metrics:
             self.predictions.labels(predicted_class=str(int(digit))).inc(int(count))
 
     def attach(self, service: Service) -> None:
-        """Follow a started service: its model version, its engine's batches and every prediction it returns."""
+        """Follow a started service: its model version, its queue and its engine's batches."""
         self.model_version.labels(model=service.model.info.name).set(service.version)
         self.queued.set_function(lambda: service.engine.pending)
         service.engine.stats.observers.append(self.observe_batch)
-        # Every router calls `service.engine.predict`, so counting the classes here covers all protocols without
-        # each router having to remember to.
-        predict = service.engine.predict
-
-        async def counted(images: np.ndarray) -> np.ndarray:
-            probabilities = await predict(images)
-            self.count_predictions(probabilities)
-            return probabilities
-
-        service.engine.predict = counted  # type: ignore[method-assign]
 
 
 class MetricsMiddleware:
