@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-import logging
+import copy
 import os
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from app.settings import get_settings
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's own logging set-up plus the app's loggers. uvicorn applies it in every worker process; a
+    logging.basicConfig() made here would not reach workers it spawns when WORKERS > 1."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for operators
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -21,6 +30,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
         timeout_graceful_shutdown=30,
     )
 
