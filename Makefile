@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-MNIST_DATA_DIR ?= $(abspath ../shared/data/mnist)
+# The MNIST files beside the checkout when they are there; empty otherwise, and training uses Keras's download.
+MNIST_DATA_DIR ?= $(wildcard $(abspath ../shared/data/mnist))
 IMAGE ?= mnist-service:latest
 export MNIST_DATA_DIR
 
@@ -35,8 +36,8 @@ format: install  ## apply ruff's formatting and fixes
 serve: install  ## serve models/mnist on http://$${HOST:-127.0.0.1}:$${PORT:-8000}
 	$(BIN)/mnist-serve
 
-train: install  ## train the default CNN into the next version under models/mnist
-	$(BIN)/mnist-train --data-dir $(MNIST_DATA_DIR) $(ARGS)
+train: install  ## train the default CNN into the next version under models/mnist (MNIST_DATA_DIR or a download)
+	$(BIN)/mnist-train $(ARGS)
 
 bench: install  ## benchmark /predict against the floor and the direct baseline; writes docs/benchmark.md
 	$(BIN)/python -m benchmarks.run $(ARGS)

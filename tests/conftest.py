@@ -21,7 +21,7 @@ COMMITTED_VERSION = MODELS / "mnist" / "1"
 
 
 def mnist_dir() -> Path:
-    path = Path(os.environ.get("MNIST_DATA_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+    path = Path(os.environ.get("MNIST_DATA_DIR") or ROOT.parent / "shared" / "data" / "mnist")
     if not (path / "t10k-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST not found at {path}: set MNIST_DATA_DIR to the folder with the four IDX files")
     return path
