@@ -57,6 +57,15 @@ class Service:
         self.decoders.shutdown(wait=False)
 
 
+def readiness_of(request: Request) -> str:
+    """'ready' once the model is loaded and warmed up; 'loading' before, 'draining' during shutdown. Every readiness
+    probe (ours, the Open Inference Protocol's) answers from this one rule."""
+    service: Service | None = getattr(request.app.state, "service", None)
+    if service is None:
+        return "loading"
+    return "draining" if service.draining else "ready"
+
+
 async def get_service(request: Request) -> Service:
     # A coroutine on purpose: FastAPI runs a plain-def dependency in its thread pool, a thread hop per request.
     service: Service = request.app.state.service

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from app.api.schemas import Health, ModelDescription, Readiness, TensorContract
 from app.imaging import SIGNATURES
 from app.model import available_versions
-from app.service import Service, get_service
+from app.service import Service, get_service, readiness_of
 
 router = APIRouter(tags=["health"])
 
@@ -27,11 +27,10 @@ async def healthz() -> Health:
     responses={503: {"model": Readiness, "description": "Still loading, or draining for shutdown."}},
 )
 async def readyz(request: Request) -> Readiness | JSONResponse:
-    service: Service | None = getattr(request.app.state, "service", None)
-    if service is None or service.draining:
-        status = "loading" if service is None else "draining"
+    status = readiness_of(request)
+    if status != "ready":
         return JSONResponse(Readiness(status=status).model_dump(), status_code=503)
-    return Readiness(status="ready", model_version=service.version)
+    return Readiness(status=status, model_version=request.app.state.service.version)
 
 
 @router.get("/model", response_model=ModelDescription, summary="The served model: version, contract, accuracy")

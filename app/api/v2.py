@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import HANDLED, check_target, error_docs, error_response, parse_json, request_body_doc
-from app.service import Service, get_service
+from app.service import Service, get_service, readiness_of
 from app.tensors import TensorError, binary_sizes, decompress, split_binary_body, to_images, v2_items
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
@@ -222,8 +222,7 @@ async def server_live() -> Liveness:
     responses={503: {"model": ServerReadiness, "description": "Loading, or draining for shutdown."}},
 )
 async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
-    service: Service | None = getattr(request.app.state, "service", None)
-    if service is None or service.draining:
+    if readiness_of(request) != "ready":
         return JSONResponse({"ready": False}, status_code=503)
     return ServerReadiness(ready=True)
 
