@@ -1,18 +1,28 @@
 """Dynamic micro-batching: concurrent requests share one model call. Nothing about images or HTTP.
 
-Callers on the event loop `await engine.predict(images)`; a single worker thread takes whatever is queued (up to
-`max_batch` images, waiting at most `max_wait` for more once the first arrives), runs the model once, and hands
-each caller its own rows. The queue is bounded in images: when full, `QueueFullError` is raised at once instead of
-building a backlog that would only time out later.
+Callers on the event loop `await engine.predict(images)`. Requests wait on the event loop; a batch of them (up to
+`max_batch` images) is handed to one worker thread, which runs the model once and hands every caller its own rows.
+`predict_prepared(prepare, count)` sends a function instead of the images: the worker calls it just before the
+batch runs, which spares the caller a round trip through another thread for cheap work such as decoding a small
+image.
+
+A batch is sent once the worker is free and either `max_batch` images are waiting or the oldest request has
+waited `max_wait` (time spent behind the previous batch counts). So under load every model call takes what queued
+up during the previous one, and the thread hand-offs cost one wake-up per batch, not one per request.
+
+The queue is bounded in images: when full, `QueueFullError` is raised at once instead of building a backlog that
+would only time out later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +31,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], np.ndarray]
+Prepare = Callable[[], np.ndarray]
+Answer = np.ndarray | BaseException
 
 
 class QueueFullError(RuntimeError):
@@ -37,8 +49,8 @@ class InferenceError(RuntimeError):
 
 @dataclass
 class Job:
-    images: np.ndarray  # float32 [k, 28, 28]
-    loop: asyncio.AbstractEventLoop
+    inputs: np.ndarray | Prepare  # float32 [count, 28, 28], or a function returning them (run on the worker)
+    count: int
     future: asyncio.Future[np.ndarray]
     enqueued: float = field(default_factory=time.perf_counter)
 
@@ -64,21 +76,25 @@ class BatchStats:
     observers: list[Callable[[BatchReport], None]] = field(default_factory=list)
 
 
-_STOP = object()
-
-
 class BatchingEngine:
+    """Bound to the event loop of its first caller; everything but the model call runs on that loop."""
+
     def __init__(self, predict: Predict, max_batch: int, max_wait_s: float, max_queue: int) -> None:
         self._predict = predict
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
-        self._queue: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
-        self._pending = 0  # images queued or running; guarded by _lock
-        self._lock = threading.Lock()
-        self._accepting = True
         self.stats = BatchStats()
-        self._thread = threading.Thread(target=self._run, name="batching-engine", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: deque[Job] = deque()
+        self._waiting_images = 0
+        self._pending = 0  # images waiting or running
+        self._worker_busy = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._accepting = True
+        self._idle = asyncio.Event()  # set whenever nothing is waiting or running (close() waits for it)
+        self._inbox: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="batching-engine", daemon=True)
         self._thread.start()
 
     @property
@@ -87,86 +103,133 @@ class BatchingEngine:
 
     async def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities [k, 10] for `images` [k, 28, 28], computed in a shared batch."""
-        count = len(images)
-        with self._lock:
-            if not self._accepting:
-                raise EngineStoppedError("the service is shutting down")
-            if self._pending + count > self.max_queue:
-                raise QueueFullError(f"{self._pending} images are already waiting (limit {self.max_queue})")
-            self._pending += count
-        loop = asyncio.get_running_loop()
-        job = Job(images, loop, loop.create_future())
-        self._queue.put(job)
+        return await self._submit(images, len(images))
+
+    async def predict_prepared(self, prepare: Prepare, count: int) -> np.ndarray:
+        """Probabilities [count, 10] for the images `prepare()` returns; it runs on the worker thread, so it must be
+        quick (it delays the batch). If it raises, this request fails with that error and the batch goes on."""
+        return await self._submit(prepare, count)
+
+    async def _submit(self, inputs: np.ndarray | Prepare, count: int) -> np.ndarray:
+        loop = self._bind_loop()
+        if not self._accepting:
+            raise EngineStoppedError("the service is shutting down")
+        if self._pending + count > self.max_queue:
+            raise QueueFullError(f"{self._pending} images are already waiting (limit {self.max_queue})")
+        job = Job(inputs, count, loop.create_future())
+        self._pending += count
+        self._idle.clear()
+        self._waiting.append(job)
+        self._waiting_images += count
+        if not self._worker_busy:
+            self._schedule()
         return await job.future
 
-    def _collect(self, first: Job) -> list[Job]:
-        """`first` plus whatever arrives within max_wait, up to max_batch images (a job is never split)."""
-        jobs, size = [first], len(first.images)
-        deadline = time.perf_counter() + self.max_wait_s
-        while size < self.max_batch:
-            timeout = deadline - time.perf_counter()
-            try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                self._queue.put(_STOP)  # seen again by _run once this batch is done
-                break
-            assert isinstance(item, Job)
-            if size + len(item.images) > self.max_batch:
-                self._run_batch([item])  # too big to join: it runs on its own rather than waiting
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("a BatchingEngine serves the event loop it was first used on")
+        return loop
+
+    def _schedule(self) -> None:
+        """The worker is idle: send a batch now if one is full or its oldest request has waited max_wait (time
+        spent behind the previous batch counts), else when that wait is over."""
+        deadline = self._waiting[0].enqueued + self.max_wait_s
+        if self._waiting_images >= self.max_batch or time.perf_counter() >= deadline:
+            self._dispatch()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(deadline - time.perf_counter(), self._dispatch)
+
+    def _dispatch(self) -> None:
+        """Hand the worker the oldest waiting jobs, up to max_batch images (a job is never split; one larger than
+        max_batch goes alone)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._worker_busy or not self._waiting:
+            return
+        first = self._waiting.popleft()
+        batch, size = [first], first.count
+        while self._waiting and size + self._waiting[0].count <= self.max_batch:
+            job = self._waiting.popleft()
+            batch.append(job)
+            size += job.count
+        self._waiting_images -= size
+        self._worker_busy = True
+        self._inbox.put(batch)
+
+    def _finished(self, batch: list[Job], answers: list[Answer]) -> None:
+        """On the loop: the worker is done with `batch`. Answer its callers, then see to the next batch."""
+        self._worker_busy = False
+        self._pending -= sum(job.count for job in batch)
+        for job, answer in zip(batch, answers, strict=True):
+            if job.future.cancelled():  # the client went away; nothing to deliver
                 continue
-            jobs.append(item)
-            size += len(item.images)
-        return jobs
+            if isinstance(answer, BaseException):
+                job.future.set_exception(answer)
+            else:
+                job.future.set_result(answer)
+        if self._waiting:
+            self._schedule()
+        elif self._pending == 0:
+            self._idle.set()
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, Job)
-            self._run_batch(self._collect(item))
+    # ---------------------------------------------------------------- worker thread
 
-    def _run_batch(self, jobs: list[Job]) -> None:
+    def _work(self) -> None:
+        while (batch := self._inbox.get()) is not None:
+            answers = self._run_batch(batch)
+            assert self._loop is not None  # a batch exists only after a caller bound the loop
+            self._loop.call_soon_threadsafe(self._finished, batch, answers)
+
+    def _run_batch(self, batch: list[Job]) -> list[Answer]:
+        failures = [self._prepare(job) for job in batch]
+        ready = [job for job, failure in zip(batch, failures, strict=True) if failure is None]
+        results = iter(self._run_model(ready) if ready else [])
+        return [failure if failure is not None else next(results) for failure in failures]
+
+    @staticmethod
+    def _prepare(job: Job) -> BaseException | None:
+        """Run a job's prepare function; a failure (e.g. an undecodable image) is that request's answer alone."""
+        if callable(job.inputs):
+            try:
+                job.inputs = job.inputs()
+                if len(job.inputs) != job.count:
+                    raise ValueError(f"prepare returned {len(job.inputs)} images for a job of {job.count}")
+            except Exception as error:
+                return error
+        return None
+
+    def _run_model(self, jobs: list[Job]) -> list[Answer]:
         started = time.perf_counter()
-        batch = np.concatenate([job.images for job in jobs]) if len(jobs) > 1 else jobs[0].images
+        arrays = [job.inputs for job in jobs if isinstance(job.inputs, np.ndarray)]
+        batch = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
         probabilities: np.ndarray | None = None
+        answers: list[Answer]
         try:
             probabilities = self._predict(batch)
-            outcome: list[np.ndarray | BaseException] = []
-            offset = 0
-            for job in jobs:
-                outcome.append(probabilities[offset : offset + len(job.images)])
-                offset += len(job.images)
+            offsets = np.cumsum([0] + [job.count for job in jobs])
+            answers = [probabilities[start:end] for start, end in itertools.pairwise(offsets)]
         except Exception as error:  # the model failed: fail this batch's requests only, keep serving
             log.exception("model call failed for a batch of %d images", len(batch))
             self.stats.failures += 1
-            failure = InferenceError(f"inference failed: {type(error).__name__}")
-            outcome = [failure for _ in jobs]
+            answers = [InferenceError(f"inference failed: {type(error).__name__}") for _ in jobs]
         finished = time.perf_counter()
-        with self._lock:
-            self._pending -= len(batch)
         self.stats.batches += 1
         self.stats.images += len(batch)
         report = BatchReport(len(batch), finished - started, [started - job.enqueued for job in jobs], probabilities)
         for observe in self.stats.observers:
             observe(report)
-        for job, result in zip(jobs, outcome, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result)
+        return answers
 
     async def close(self) -> None:
-        """Stop taking work, finish everything already queued, then stop the worker thread."""
-        with self._lock:
-            self._accepting = False
-        self._queue.put(_STOP)
+        """Stop taking work, finish everything already waiting or running, then stop the worker thread."""
+        self._accepting = False
+        if self._pending:
+            if not self._worker_busy:
+                self._dispatch()
+            await self._idle.wait()
+        self._inbox.put(None)
         await asyncio.to_thread(self._thread.join)
-
-
-def _settle(future: asyncio.Future[np.ndarray], result: np.ndarray | BaseException) -> None:
-    if future.cancelled():  # the client went away; nothing to deliver
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)

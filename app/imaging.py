@@ -10,6 +10,8 @@ suppress the background, crop to the ink, scale the longer side to 20 px, and ce
 from __future__ import annotations
 
 import io
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +75,14 @@ def sniff_format(data: bytes) -> str:
                 continue
             return name
     raise UnsupportedImageError(f"unsupported file type: expected a {SUPPORTED} image")
+
+
+def declared_png_pixels(data: bytes) -> int | None:
+    """Width x height as a PNG's header states it (fixed offsets: no decoding, ~1 us); None for other data."""
+    if len(data) < 24 or not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width) * int(height)
 
 
 def decode(data: bytes, limits: Limits) -> Image.Image:
@@ -220,3 +230,17 @@ def normalise(gray: np.ndarray) -> np.ndarray:
 def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
     """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
     return normalise(to_grayscale(decode(data, limits or Limits())))
+
+
+def preprocess_files(files: Sequence[bytes], limits: Limits) -> np.ndarray:
+    """Several uploads -> float32 [N, 28, 28]. With more than one, an error names the file at fault (and keeps
+    its type, so its status code)."""
+    if len(files) == 1:
+        return preprocess(files[0], limits)[None]
+    images = []
+    for number, data in enumerate(files, 1):
+        try:
+            images.append(preprocess(data, limits))
+        except ImageError as error:
+            raise type(error)(f"file #{number}: {error}") from None
+    return np.stack(images)

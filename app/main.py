@@ -15,7 +15,7 @@ from app.api import health, metrics, predict, tfserving, ui, v2
 from app.api.errors import install_error_handlers
 from app.metrics import Metrics, MetricsMiddleware
 from app.model import ModelLoadError, configure_threads
-from app.service import Service
+from app.service import Service, collector_paused
 from app.settings import Settings, get_settings
 from app.uploads import BodyLimitMiddleware
 
@@ -53,9 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
         try:
-            service = Service.start(settings)
+            with collector_paused():
+                configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
+                service = Service.start(settings)
         except ModelLoadError as error:
             # One line and a non-zero exit: an orchestrator's log shows the reason, not a traceback.
             log.critical("cannot start: %s", error)

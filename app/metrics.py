@@ -98,6 +98,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # labels() takes a lock and builds a key on every call; the few (method, route, status) series are kept.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,6 +119,17 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope.get("method", "")
-            self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=template).observe(time.perf_counter() - started)
+            count, latency = self._series_for(scope.get("method", ""), template, status)
+            count.inc()
+            latency.observe(time.perf_counter() - started)
+
+    def _series_for(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(method=method, route=route, status=str(status)),
+                self.metrics.latency.labels(method=method, route=route),
+            )
+            self._series[key] = series
+        return series

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 from typing import Any
 
@@ -22,6 +23,9 @@ def logging_config(level: str) -> dict[str, Any]:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for operators
+    # The app's imports too run without the cyclic collector (faster start); the lifespan turns it back on once
+    # the model is loaded (app.service.collector_paused).
+    gc.disable()
     settings = get_settings()
     uvicorn.run(
         "app.main:create_app",

@@ -185,6 +185,30 @@ BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]
     ),
     ("json-body", lambda c: c.post("/predict", json={"file": "x"}), 422, "missing form field 'file'"),
     (
+        "multipart-without-boundary",
+        lambda c: c.post("/predict", content=b"--b\r\n", headers={"content-type": "multipart/form-data"}),
+        400,
+        "no boundary",
+    ),
+    (
+        "multipart-cut-off",
+        lambda c: c.post(
+            "/predict",
+            content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n\x89PNG\r\n',
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        ),
+        400,
+        "malformed multipart body",
+    ),
+    (
+        "multipart-garbled",
+        lambda c: c.post(
+            "/predict", content=b"--x\r\nnonsense\r\n", headers={"content-type": "multipart/form-data; boundary=b"}
+        ),
+        400,
+        "malformed multipart body",
+    ),
+    (
         "batch-too-many",
         lambda c: c.post("/predict/batch", files=[("files", ("d.png", b"x"))] * 65),
         413,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from functools import partial
 
 import httpx
 import numpy as np
 import pytest
 
 from app.batching import BatchingEngine, EngineStoppedError, InferenceError, QueueFullError
+from app.imaging import UndecodableImageError
 from app.model import DigitModel
 from tests.conftest import MODELS, LiveServer
 from tests.uploads import mnist_png
@@ -59,6 +61,35 @@ def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: Dig
     np.testing.assert_allclose(results, alone, atol=1e-5)
     assert max(recorder.sizes) <= 16 and sum(recorder.sizes) == 300
     assert len(recorder.sizes) < 300  # requests really were coalesced
+
+
+def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    images = mnist.test_images[:8].astype(np.float32)
+    threads: set[str] = set()
+
+    def prepare(index: int) -> np.ndarray:
+        threads.add(threading.current_thread().name)
+        return images[index : index + 1]
+
+    def undecodable() -> np.ndarray:
+        raise UndecodableImageError("cannot decode the PNG data")
+
+    async def scenario() -> list[np.ndarray | BaseException]:
+        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.05, max_queue=100)
+        try:
+            calls = [engine.predict_prepared(partial(prepare, i), 1) for i in range(4)]
+            calls += [engine.predict_prepared(undecodable, 1), engine.predict(images[4:8])]
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await engine.close()
+
+    *prepared, failed, plain = asyncio.run(scenario())
+    assert isinstance(failed, UndecodableImageError)
+    assert [int(np.asarray(r).argmax()) for r in prepared] == list(mnist.test_labels[:4])
+    assert list(np.asarray(plain).argmax(axis=1)) == list(mnist.test_labels[4:8])
+    assert threads == {"batching-engine"}
+    assert recorder.sizes == [8]  # one model call for all, without the failed job
 
 
 def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from app.imaging import (
     UndecodableImageError,
     UnsupportedImageError,
 )
-from app.uploads import UploadTooLargeError
+from app.uploads import ClientGoneError, MalformedFormError, MissingFormFieldError, UploadTooLargeError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ImageTooLargeError: 413,
     UploadTooLargeError: 413,
     UnsupportedImageError: 415,
+    MalformedFormError: 400,
+    ClientGoneError: 400,  # nobody reads it: the client is gone, or the body limit has answered 413 already
+    MissingFormFieldError: 422,
     QueueFullError: 503,
     EngineStoppedError: 503,
     InferenceError: 500,
