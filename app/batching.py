@@ -8,7 +8,9 @@ image.
 
 A batch is sent once the worker is free and either `max_batch` images are waiting or the oldest request has
 waited `max_wait` (time spent behind the previous batch counts). So under load every model call takes what queued
-up during the previous one, and the thread hand-offs cost one wake-up per batch, not one per request.
+up during the previous one, and the thread hand-offs cost one wake-up per batch, not one per request. Waiting only
+pays when company comes: after LONELY_BATCHES batches in a row of one request each, a request is sent at once
+until a batch holds several again (a single client gets the model's latency, not the model's plus max_wait).
 
 The queue is bounded in images: when full, `QueueFullError` is raised at once instead of building a backlog that
 would only time out later.
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 Predict = Callable[[np.ndarray], np.ndarray]
 Prepare = Callable[[], np.ndarray]
 Answer = np.ndarray | BaseException
+LONELY_BATCHES = 3
 
 
 class QueueFullError(RuntimeError):
@@ -90,6 +93,7 @@ class BatchingEngine:
         self._waiting_images = 0
         self._pending = 0  # images waiting or running
         self._worker_busy = False
+        self._lonely = 0  # batches in a row that held a single request
         self._timer: asyncio.TimerHandle | None = None
         self._accepting = True
         self._idle = asyncio.Event()  # set whenever nothing is waiting or running (close() waits for it)
@@ -137,7 +141,8 @@ class BatchingEngine:
         """The worker is idle: send a batch now if one is full or its oldest request has waited max_wait (time
         spent behind the previous batch counts), else when that wait is over."""
         deadline = self._waiting[0].enqueued + self.max_wait_s
-        if self._waiting_images >= self.max_batch or time.perf_counter() >= deadline:
+        alone = self._lonely >= LONELY_BATCHES and len(self._waiting) == 1
+        if alone or self._waiting_images >= self.max_batch or time.perf_counter() >= deadline:
             self._dispatch()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(deadline - time.perf_counter(), self._dispatch)
@@ -163,6 +168,7 @@ class BatchingEngine:
     def _finished(self, batch: list[Job], answers: list[Answer]) -> None:
         """On the loop: the worker is done with `batch`. Answer its callers, then see to the next batch."""
         self._worker_busy = False
+        self._lonely = self._lonely + 1 if len(batch) == 1 else 0
         self._pending -= sum(job.count for job in batch)
         for job, answer in zip(batch, answers, strict=True):
             if job.future.cancelled():  # the client went away; nothing to deliver

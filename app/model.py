@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,24 +57,49 @@ def choose_version(model_dir: Path, pinned: int | None) -> int:
     return pinned
 
 
+# Parts of `import tensorflow` that loading and calling a SavedModel never uses. Keras's optimizers are imported
+# eagerly for code that trains or saves Keras models (about a second and 50-80 MB per worker, measured when added).
+# The public API namespaces below are ~500 modules (tf.__internal__ alone pulls in distribution-strategy test
+# helpers; tf.compat re-imports a copy of the v2 API): skipping them takes import + load + first call from about
+# 3.9 to 3.4 s of CPU on one core (medians of 3; the machine's noise is +-0.4 s).
+# tf.lite and tf.distribute stay: the real packages tensorflow/lite and tensorflow/distribute share their names, and
+# Python sets such a package over a lazy namespace when something imports from it.
+SKIPPED_IMPORTS = ("keras.src.optimizers",)
+LAZY_NAMESPACES = (
+    "__internal__", "compat", "summary", "tpu", "feature_column", "data", "xla", "mlir", "quantization", "audio",
+    "signal", "profiler", "test", "raw_ops", "linalg", "experimental", "debugging", "random", "train", "io",
+)  # fmt: skip
+
+
 def import_tensorflow() -> Any:
-    """`import tensorflow`, minus the Keras import that TensorFlow does eagerly at start-up.
+    """`import tensorflow`, minus what serving a SavedModel never needs.
 
-    TensorFlow imports keras.src.optimizers for code that trains or saves Keras models; serving a SavedModel never
-    needs it, and it costs each worker about a second of start-up and 50-80 MB (all of Keras, and matplotlib where
-    installed). A None entry in sys.modules makes just that import fail, which TensorFlow tolerates; the entry is
-    removed at once, so other code in the process (tests, training) still imports Keras as usual.
+    The first import in a process runs with placeholders in sys.modules: None for SKIPPED_IMPORTS (an import of it
+    fails, which TensorFlow tolerates) and empty modules for LAZY_NAMESPACES. Right after, the placeholders are
+    removed and each namespace becomes a TensorFlow LazyLoader, so other code in the process (tests, training, an
+    embedding application) still gets the real `tf.data`, `tf.compat`, Keras ... on first use.
     """
-    if "tensorflow" not in sys.modules and "keras.src.optimizers" not in sys.modules:
-        sys.modules["keras.src.optimizers"] = None  # type: ignore[assignment]
-        try:
-            importlib.import_module("tensorflow")
-        finally:
-            if sys.modules.get("keras.src.optimizers", ...) is None:
-                del sys.modules["keras.src.optimizers"]
-    import tensorflow as tf
-
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    placeholders: dict[str, types.ModuleType | None] = dict.fromkeys(SKIPPED_IMPORTS)
+    placeholders |= {api_module(name): types.ModuleType(api_module(name)) for name in LAZY_NAMESPACES}
+    for name, placeholder in placeholders.items():
+        sys.modules.setdefault(name, placeholder)  # type: ignore[arg-type]
+    try:
+        tf = importlib.import_module("tensorflow")
+    finally:
+        for name, placeholder in placeholders.items():
+            if sys.modules.get(name, ...) is placeholder:
+                del sys.modules[name]
+    lazy_loader = importlib.import_module("tensorflow.python.util.lazy_loader")
+    for name in LAZY_NAMESPACES:
+        if getattr(tf, name, None) is placeholders[api_module(name)]:
+            setattr(tf, name, lazy_loader.LazyLoader(name, vars(tf), api_module(name)))
     return tf
+
+
+def api_module(namespace: str) -> str:
+    return f"tensorflow._api.v2.{namespace}"
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:

@@ -1,7 +1,8 @@
 """Where a worker's cold start goes: run in a fresh process, prints one JSON line of seconds per phase.
 
-The phases are those of `mnist-serve` up to ready: the web stack and the app's modules, TensorFlow's import (as the
-service does it, without Keras), reading the SavedModel, and the first model call (tracing and allocation).
+The phases are those of `mnist-serve` up to ready, done the same way (the garbage collector paused as `mnist-serve`
+pauses it): the web stack and the app's modules, TensorFlow's import (app.model.import_tensorflow), reading the
+SavedModel, and the first model call (tracing and allocation).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import time
 
 STARTED = time.perf_counter()
 
-import json  # noqa: E402  (imports are what is being timed)
+import gc  # noqa: E402  (imports are what is being timed)
+import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -19,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main() -> None:
+    gc.disable()  # as app.server.main and app.service.collector_paused do
     phases: dict[str, float] = {}
     mark = STARTED
 

@@ -652,8 +652,8 @@ def markdown(report: Report, notes: str) -> str:
         f"(BATCH_MAX_SIZE={defaults.batch_max_size}, BATCH_MAX_WAIT_MS={defaults.batch_max_wait_ms:g}"
         + "".join(f", {k}={v}" for k, v in service_env.items())
         + ").",
-        "- **floor**: `benchmarks/floor_app.py`, the same stack (uvicorn[standard] + FastAPI, multipart parsing) "
-        "answering a constant JSON: no decoding, no model.",
+        "- **floor**: `benchmarks/floor_app.py`, the same stack (uvicorn[standard] + FastAPI) reading the upload "
+        "as the service does (`app.uploads.read_form_files`) and answering a constant JSON: no decoding, no model.",
         "- **direct**: `benchmarks/direct_app.py`, plain FastAPI calling the same SavedModel once per request in "
         "the thread pool, with the same preprocessing (`app.imaging.preprocess`): no batching.",
         "",

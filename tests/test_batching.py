@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 
@@ -12,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.batching import BatchingEngine, EngineStoppedError, InferenceError, QueueFullError
+from app.batching import LONELY_BATCHES, BatchingEngine, EngineStoppedError, InferenceError, QueueFullError
 from app.imaging import UndecodableImageError
 from app.model import DigitModel
 from tests.conftest import MODELS, LiveServer
@@ -90,6 +91,24 @@ def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(mo
     assert list(np.asarray(plain).argmax(axis=1)) == list(mnist.test_labels[4:8])
     assert threads == {"batching-engine"}
     assert recorder.sizes == [8]  # one model call for all, without the failed job
+
+
+def test_a_lone_client_stops_waiting_for_company(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    one = mnist.test_images[:1].astype(np.float32)
+
+    async def scenario() -> list[float]:
+        engine = BatchingEngine(model.predict, max_batch=16, max_wait_s=1.0, max_queue=100)
+        seconds = []
+        for _ in range(LONELY_BATCHES + 1):
+            started = time.perf_counter()
+            assert int((await engine.predict(one)).argmax()) == int(mnist.test_labels[0])
+            seconds.append(time.perf_counter() - started)
+        await engine.close()
+        return seconds
+
+    *waited, alone = asyncio.run(scenario())
+    assert min(waited) >= 0.9  # each waited max_wait for company that never came
+    assert alone < 0.5  # then the engine stopped waiting
 
 
 def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
