@@ -38,14 +38,14 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(
         64,
         ge=1,
-        description="Most images the engine puts into one model call (64 measured best at 64 concurrent requests; "
-        "docs/benchmark.md).",
+        description="Most images the engine puts into one model call (sweeps in docs/benchmark.md: 16-128 are within "
+        "run-to-run noise at 64 connections, 8 loses about a quarter).",
     )
     batch_max_wait_ms: float = Field(
         2.0,
         ge=0,
-        description="How long the engine waits for more requests to fill a batch (2 measured best at 64 "
-        "concurrent requests; 0 answers a lone request ~3 ms sooner; docs/benchmark.md).",
+        description="How long a request may wait for company while the model is free (0-10 are within run-to-run "
+        "noise in the sweeps of docs/benchmark.md; a lone client's requests stop waiting after 3 batches alone).",
     )
     queue_max_images: int = Field(1024, ge=1, description="Images waiting for the model before new requests get 503.")
     log_level: str = Field("info", description="Python logging level: debug, info, warning, error.")
