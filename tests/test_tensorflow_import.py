@@ -1,0 +1,55 @@
+"""app.model.import_tensorflow: the serving import skips what serving never uses, and nothing is lost by it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import MODELS, ROOT
+
+# Run in a fresh interpreter: the test session itself has long imported TensorFlow the ordinary way.
+SCRIPT = f"""
+import json, sys
+import numpy as np
+from pathlib import Path
+from app.model import LAZY_NAMESPACES, DigitModel, api_module, import_tensorflow
+
+tf = import_tensorflow()
+model = DigitModel(Path({str(MODELS / "mnist")!r}), "mnist")
+seven = np.zeros((1, 28, 28), np.float32)
+seven[0, 6:8, 6:22] = 255
+seven[0, 8:22, 18:20] = 255
+skipped = [name for name in LAZY_NAMESPACES if api_module(name) not in sys.modules]
+optimizers_skipped = "keras.src.optimizers" not in sys.modules
+probabilities = model.predict(seven)[0]
+# Later users of the namespaces get the real modules.
+total = int(tf.data.Dataset.range(4).reduce(np.int64(0), lambda a, b: a + b).numpy())
+v1 = tf.compat.v1.__name__
+import keras
+dense = keras.layers.Dense(2)
+print(json.dumps({{
+    "skipped": skipped, "optimizers_skipped": optimizers_skipped, "sum": float(probabilities.sum()),
+    "total": total, "v1": v1, "data_type": type(tf.data).__name__, "keras": keras.__version__,
+}}))
+"""
+
+
+def test_serving_import_skips_unused_namespaces_and_keeps_them_usable() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "compat" in report["skipped"] and "__internal__" in report["skipped"]  # not imported to serve
+    assert report["optimizers_skipped"]
+    assert abs(report["sum"] - 1.0) < 1e-4  # the model loaded and answered
+    assert report["total"] == 6 and report["v1"] == "tensorflow._api.v2.compat.v1"
+    assert report["data_type"] == "module"  # the lazy placeholder was replaced by the real tf.data
+    assert report["keras"]
