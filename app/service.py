@@ -56,10 +56,10 @@ def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while the service starts, then on with everything made so far frozen.
 
     Importing TensorFlow and loading the model allocate ~300k long-lived objects. With the collector running, it
-    walks them again and again as they pile up (start-up measured 0.3-0.8 s slower); afterwards every full
-    collection would walk them all (0.2-0.6 s with the GIL held: a latency spike for every request in flight).
-    Frozen, the collector skips them. No gc.collect() first: it would cost that time again at every start-up, to
-    free a little start-up garbage.
+    walks them again and again as they pile up (TensorFlow's import measured 0.3-1.2 s slower in three A/B pairs);
+    afterwards every full collection would walk them all (0.2-0.6 s with the GIL held: a latency spike for every
+    request in flight). Frozen, the collector skips them. No gc.collect() first: it would cost that time again at
+    every start-up, to free a little start-up garbage.
     """
     gc.disable()
     try:
