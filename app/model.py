@@ -61,13 +61,14 @@ def choose_version(model_dir: Path, pinned: int | None) -> int:
 # eagerly for code that trains or saves Keras models (about a second and 50-80 MB per worker, measured when added).
 # The public API namespaces below are ~500 modules (tf.__internal__ alone pulls in distribution-strategy test
 # helpers; tf.compat re-imports a copy of the v2 API): skipping them takes import + load + first call from about
-# 4.0 to 3.5 s of CPU on one core (medians of 3; the machine's noise is +-0.4 s).
+# 4.0 to 3.5 s of CPU on one core (medians of 3; the machine's noise is +-0.4 s). tf.nn alone imports the legacy
+# tf.keras for its RNN cell wrappers (~180 modules): lazy, the import went from 3.15 to 2.66 s (medians of 5).
 # tf.lite and tf.distribute stay: the real packages tensorflow/lite and tensorflow/distribute share their names, and
 # Python sets such a package over a lazy namespace when something imports from it.
 SKIPPED_IMPORTS = ("keras.src.optimizers",)
 LAZY_NAMESPACES = (
     "__internal__", "compat", "summary", "tpu", "feature_column", "data", "xla", "mlir", "quantization", "audio",
-    "signal", "profiler", "test", "raw_ops", "linalg", "experimental", "debugging", "random", "train", "io",
+    "signal", "nn", "profiler", "test", "raw_ops", "linalg", "experimental", "debugging", "random", "train", "io",
 )  # fmt: skip
 
 

@@ -86,6 +86,7 @@ class Service:
             model.predict,
             max_batch=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000,
+            quiet_s=settings.batch_quiet_ms / 1000,
             max_queue=settings.queue_max_images,
         )
         decoders = ThreadPoolExecutor(settings.intra_op_threads(), thread_name_prefix="preprocess")

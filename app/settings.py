@@ -42,10 +42,15 @@ class Settings(BaseSettings):
         "run-to-run noise at 64 connections, 8 loses about a quarter).",
     )
     batch_max_wait_ms: float = Field(
-        2.0,
+        50.0,
         ge=0,
-        description="How long a request may wait for company while the model is free (0-10 are within run-to-run "
-        "noise in the sweeps of docs/benchmark.md; a lone client's requests stop waiting after 3 batches alone).",
+        description="Longest a request waits for company while the model is free, from its arrival (a lone "
+        "client's requests stop waiting after 3 batches alone).",
+    )
+    batch_quiet_ms: float = Field(
+        1.0,
+        ge=0,
+        description="A waiting batch is sent once no new request has come for this long: the burst is over.",
     )
     queue_max_images: int = Field(1024, ge=1, description="Images waiting for the model before new requests get 503.")
     log_level: str = Field("info", description="Python logging level: debug, info, warning, error.")

@@ -3,8 +3,10 @@
 For each server (the service via `mnist-serve`, the floor, the direct baseline) it measures the cold start
 (process start -> /readyz answering, repeated), then drives POST /predict with `wrk` at each concurrency, posting
 real MNIST test images as multipart PNG uploads. The server is pinned to one core and wrk (and this script) to
-another, so the load generator never competes with the server. Results: a table on stdout, docs/benchmark.md and
-two plots. `--tune` adds a sweep of BATCH_MAX_SIZE and BATCH_MAX_WAIT_MS. Every run stops by itself.
+another, so the load generator never competes with the server. Then all servers run at once for paired rounds at
+c=64 (each round measures every server in turn; the throughput-ratio targets are judged on the medians of the
+per-round ratios, which a drift of a shared machine moves far less than single figures). Results: a table on
+stdout, docs/benchmark.md and two plots. `--tune` adds a sweep of the batching settings. Every run stops by itself.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -380,36 +382,95 @@ def cold_phases(plan: Plan, service_env: dict[str, str]) -> dict[str, float]:
     return phases
 
 
+# ---------------------------------------------------------------- paired rounds
+
+PAIRED_CONCURRENCY = 64
+
+
+@dataclass
+class PairedRounds:
+    """req/s at PAIRED_CONCURRENCY per round and server: all servers up at once, measured one after the other in
+    each round, so a drift of the shared machine moves a round's figures together and their ratios stay fair."""
+
+    seconds: float
+    rounds: list[dict[str, float]]
+
+    def ratios(self, numerator: str, denominator: str) -> list[float]:
+        return [r[numerator] / r[denominator] for r in self.rounds if numerator in r and denominator in r]
+
+
+def paired_rounds(chosen: Sequence[str], available: dict[str, ServerSpec], plan: Plan, log_dir: Path,
+                  rounds: int, seconds: float) -> PairedRounds:  # fmt: skip
+    measured: list[dict[str, float]] = []
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(running(available[name], plan.server_core, log_dir))[0] for name in chosen}
+        for server in servers.values():  # idle servers cost the core nothing; each gets warm before it counts
+            run_wrk(server.port, 16, plan.warmup_seconds, plan.bodies, plan.count, plan.client_core)
+        for index in range(rounds):
+            order = list(chosen[index % len(chosen) :]) + list(chosen[: index % len(chosen)])  # who goes first rotates
+            row = {}
+            for name in order:
+                row[name] = measure(
+                    servers[name], name, PAIRED_CONCURRENCY, seconds, plan.bodies, plan.count, plan.client_core
+                ).rps
+            measured.append(row)
+            print(f"  round {index + 1}: " + ", ".join(f"{name} {row[name]:,.0f}" for name in chosen), flush=True)
+    return PairedRounds(seconds, measured)
+
+
+def paired_markdown(paired: PairedRounds) -> str:
+    names = list(paired.rounds[0])
+    pairs = [("service", other) for other in ("floor", "direct") if other in names and "service" in names]
+    header = "| round | " + " | ".join(f"{n} req/s" for n in names) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs)
+    lines = [header + " |", "| ---: |" + " ---: |" * (len(names) + len(pairs))]
+    for index, row in enumerate(paired.rounds, start=1):
+        ratios = [row[a] / row[b] for a, b in pairs]
+        lines.append(
+            f"| {index} | " + " | ".join(f"{row[n]:,.0f}" for n in names) + " | "
+            + " | ".join(f"{r:.2f}" for r in ratios) + " |"
+        )  # fmt: skip
+    medians = [statistics.median(paired.ratios(a, b)) for a, b in pairs]
+    lines.append(
+        "| median | " + " | ".join(f"{statistics.median(r[n] for r in paired.rounds):,.0f}" for n in names) + " | "
+        + " | ".join(f"**{m:.2f}**" for m in medians) + " |"
+    )  # fmt: skip
+    return (
+        f"All servers up at once (each pinned to the server core), {len(paired.rounds)} rounds of "
+        f"{paired.seconds:g} s at c={PAIRED_CONCURRENCY} each, the order rotating between rounds. The ratio targets "
+        "are judged on the medians of the per-round ratios.\n\n" + "\n".join(lines)
+    )
+
+
 # ---------------------------------------------------------------- tuning
 
 
-TUNE_SIZES = [8, 16, 32, 64, 128]
-TUNE_WAITS_MS = [0.0, 1.0, 2.0, 5.0, 10.0]
+TUNE_SWEEPS: dict[str, list[float]] = {
+    "BATCH_MAX_SIZE": [8, 16, 32, 64, 128],
+    "BATCH_MAX_WAIT_MS": [2, 10, 50, 200],
+    "BATCH_QUIET_MS": [0, 0.5, 1, 2, 5],
+}
 
 
 def tune(plan: Plan, log_dir: Path, base_env: dict[str, str], seconds: float) -> list[dict[str, object]]:
-    """The service at each BATCH_MAX_SIZE (wait fixed) and each BATCH_MAX_WAIT_MS (size fixed)."""
+    """The service with its defaults, then with each batching setting of TUNE_SWEEPS varied alone."""
     from app.settings import Settings
 
     defaults = Settings()
-    points = [
-        {"BATCH_MAX_SIZE": str(size), "BATCH_MAX_WAIT_MS": str(defaults.batch_max_wait_ms)} for size in TUNE_SIZES
-    ]
-    points += [
-        {"BATCH_MAX_SIZE": str(defaults.batch_max_size), "BATCH_MAX_WAIT_MS": str(wait)}
-        for wait in TUNE_WAITS_MS
-        if wait != defaults.batch_max_wait_ms
+    default_point = {name: float(getattr(defaults, name.lower())) for name in TUNE_SWEEPS}
+    points = [default_point] + [
+        {**default_point, name: value}
+        for name, values in TUNE_SWEEPS.items()
+        for value in values
+        if value != default_point[name]
     ]
     short = replace(plan, seconds=seconds, cold_starts=1)
     rows: list[dict[str, object]] = []
     for point in points:
-        env = {**base_env, **point}
-        label = f"size={point['BATCH_MAX_SIZE']} wait={point['BATCH_MAX_WAIT_MS']}"
+        env = {**base_env, **{name: f"{value:g}" for name, value in point.items()}}
+        label = " ".join(f"{name}={value:g}" for name, value in point.items())
         spec = ServerSpec("service", specs(env)["service"].argv, env, label=label)
         result = benchmark_server(spec, short, log_dir, concurrency=[c for c in plan.concurrency if c <= 64])
-        rows.append(
-            {"size": int(point["BATCH_MAX_SIZE"]), "wait_ms": float(point["BATCH_MAX_WAIT_MS"]), "loads": result.loads}
-        )
+        rows.append({"settings": point, "loads": result.loads})
     return rows
 
 
@@ -498,7 +559,30 @@ def at(result: ServerResult, concurrency: int) -> LoadResult | None:
     return next((load for load in result.loads if load.concurrency == concurrency), None)
 
 
-def targets(results: list[ServerResult]) -> list[tuple[str, str, bool]]:
+def ratio_row(
+    target: str, service: LoadResult, other: LoadResult, paired: PairedRounds | None, needed: float, percent: bool
+) -> tuple[str, str, bool]:
+    """A throughput-ratio target: judged on the paired rounds' median ratio when there are rounds, else on the main
+    table's figures."""
+
+    def shown(ratio: float) -> str:
+        return f"{ratio:.0%}" if percent else f"{ratio:.2f}x"
+
+    single = service.rps / other.rps
+    text = f"{shown(single)} ({service.rps:,.0f} / {other.rps:,.0f} req/s)"
+    ratios = paired.ratios("service", other.server) if paired else []
+    if not ratios:
+        return target, text, single >= needed
+    judged = statistics.median(ratios)
+    spread = f"{shown(min(ratios))}-{shown(max(ratios))}"
+    return (
+        target,
+        f"{shown(judged)}: median of {len(ratios)} paired rounds ({spread}); main table {text}",
+        judged >= needed,
+    )
+
+
+def targets(results: list[ServerResult], paired: PairedRounds | None = None) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for each of the issue's targets that this run measured."""
     by_name = {result.name: result for result in results}
     service, floor, direct = by_name.get("service"), by_name.get("floor"), by_name.get("direct")
@@ -507,23 +591,9 @@ def targets(results: list[ServerResult]) -> list[tuple[str, str, bool]]:
         return rows
     s64 = at(service, 64)
     if s64 and floor and (f64 := at(floor, 64)):
-        share = s64.rps / f64.rps
-        rows.append(
-            (
-                "throughput at c=64 >= 50% of the floor's",
-                f"{share:.0%} ({s64.rps:,.0f} / {f64.rps:,.0f} req/s)",
-                share >= 0.5,
-            )
-        )
+        rows.append(ratio_row("throughput at c=64 >= 50% of the floor's", s64, f64, paired, 0.5, percent=True))
     if s64 and direct and (d64 := at(direct, 64)):
-        factor = s64.rps / d64.rps
-        rows.append(
-            (
-                "throughput at c=64 >= 2.5x the direct baseline's",
-                f"{factor:.2f}x ({s64.rps:,.0f} / {d64.rps:,.0f} req/s)",
-                factor >= 2.5,
-            )
-        )
+        rows.append(ratio_row("throughput at c=64 >= 2.5x the direct baseline's", s64, d64, paired, 2.5, percent=False))
     if s64:
         ratio = s64.p99_ms / s64.p50_ms
         rows.append(("p99 <= 3x p50 at c=64", f"{ratio:.2f}x ({s64.p99_ms:.2f} / {s64.p50_ms:.2f} ms)", ratio <= 3))
@@ -589,15 +659,18 @@ def plot(results: list[ServerResult], docs: Path) -> list[Path]:
 
 def tuning_markdown(rows: list[dict[str, object]], seconds: float) -> str:
     levels = sorted({load.concurrency for row in rows for load in row["loads"]})  # type: ignore[attr-defined]
-    header = "| BATCH_MAX_SIZE | BATCH_MAX_WAIT_MS | " + " | ".join(f"c={c} req/s, p50/p99 ms" for c in levels) + " |"
-    lines = [header, "| ---: | ---: |" + " ---: |" * len(levels)]
+    header = "| " + " | ".join(TUNE_SWEEPS) + " | " + " | ".join(f"c={c} req/s, p50/p99 ms" for c in levels) + " |"
+    lines = [header, "|" + " ---: |" * (len(TUNE_SWEEPS) + len(levels))]
     for row in rows:
-        cells = []
+        cells = [f"{value:g}" for value in row["settings"].values()]  # type: ignore[attr-defined]
         for level in levels:
             load = next((x for x in row["loads"] if x.concurrency == level), None)  # type: ignore[attr-defined]
             cells.append(f"{load.rps:,.0f}, {load.p50_ms:.1f}/{load.p99_ms:.1f}" if load else "")
-        lines.append(f"| {row['size']} | {row['wait_ms']:g} | " + " | ".join(cells) + " |")
-    return f"Each point: a fresh service, {seconds:g} s per concurrency.\n\n" + "\n".join(lines)
+        lines.append("| " + " | ".join(cells) + " |")
+    return (
+        f"Each row: a fresh service, {seconds:g} s per concurrency; the first row has the defaults, each other "
+        "row changes one setting.\n\n" + "\n".join(lines)
+    )
 
 
 NOTES_MARKER = "<!-- Notes below this line are kept when benchmarks/run.py rewrites this file. -->"
@@ -630,6 +703,7 @@ class Report:
     started_load: tuple[float, float, float]
     breakdown: str | None = None
     tuning: str | None = None
+    paired: PairedRounds | None = None
 
 
 def markdown(report: Report, notes: str) -> str:
@@ -649,9 +723,8 @@ def markdown(report: Report, notes: str) -> str:
         "on core 1:",
         "",
         "- **service**: `mnist-serve` with its defaults "
-        f"(BATCH_MAX_SIZE={defaults.batch_max_size}, BATCH_MAX_WAIT_MS={defaults.batch_max_wait_ms:g}"
-        + "".join(f", {k}={v}" for k, v in service_env.items())
-        + ").",
+        f"(BATCH_MAX_SIZE={defaults.batch_max_size}, BATCH_MAX_WAIT_MS={defaults.batch_max_wait_ms:g}, "
+        f"BATCH_QUIET_MS={defaults.batch_quiet_ms:g}" + "".join(f", {k}={v}" for k, v in service_env.items()) + ").",
         "- **floor**: `benchmarks/floor_app.py`, the same stack (uvicorn[standard] + FastAPI) reading the upload "
         "as the service does (`app.uploads.read_form_files`) and answering a constant JSON: no decoding, no model.",
         "- **direct**: `benchmarks/direct_app.py`, plain FastAPI calling the same SavedModel once per request in "
@@ -671,14 +744,16 @@ def markdown(report: Report, notes: str) -> str:
         "![p99 latency](benchmark-p99.png)",
         "",
     ]
-    if target_rows := targets(results):
+    if report.paired:
+        parts += [f"## Paired rounds at c={PAIRED_CONCURRENCY}", "", paired_markdown(report.paired), ""]
+    if target_rows := targets(results, report.paired):
         parts += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
         parts += [f"| {name} | {measured} | {'yes' if met else '**no**'} |" for name, measured, met in target_rows]
         parts.append("")
     if report.breakdown:
         parts += ["## Cold start, phase by phase", "", report.breakdown, ""]
     if report.tuning:
-        parts += ["## Tuning BATCH_MAX_SIZE and BATCH_MAX_WAIT_MS", "", report.tuning, ""]
+        parts += ["## Tuning the batching settings", "", report.tuning, ""]
     parts += ["## Machine", "", "| | |", "| --- | --- |"]
     parts += [f"| {key} | {value} |" for key, value in report.facts.items()]
     parts.append(
@@ -727,7 +802,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for the service (repeatable)"
     )
-    parser.add_argument("--tune", action="store_true", help="also sweep BATCH_MAX_SIZE and BATCH_MAX_WAIT_MS")
+    parser.add_argument("--rounds", type=int, default=5, help="paired rounds at c=64 with all servers up (0: none)")
+    parser.add_argument("--round-duration", type=float, default=10, help="seconds per server and paired round")
+    parser.add_argument("--tune", action="store_true", help="also sweep the batching settings (TUNE_SWEEPS)")
     parser.add_argument("--tune-duration", type=float, default=10, help="seconds per point of the sweep")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s per level, 1 cold start")
     parser.add_argument("--server-core", type=int, default=0)
@@ -738,6 +815,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.long_duration, args.warmup, args.cold_starts, args.tune_duration = 3, 5, 1, 1, 3
+        args.rounds, args.round_duration = min(args.rounds, 2), 3
     return args
 
 
@@ -777,6 +855,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in chosen:
             print(f"{name}:", flush=True)
             results.append(benchmark_server(available[name], plan, log_dir))
+        paired = None
+        if "service" in chosen and len(chosen) > 1 and args.rounds > 0:
+            print(f"paired rounds at c={PAIRED_CONCURRENCY}:", flush=True)
+            paired = paired_rounds(chosen, available, plan, log_dir, args.rounds, args.round_duration)
         breakdown = None
         if "service" in chosen:
             print("cold start phases:", flush=True)
@@ -787,17 +869,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             tuning = tuning_markdown(tune(plan, log_dir, service_env, args.tune_duration), args.tune_duration)
     print()
     print(table(results))
-    for name, measured, met in targets(results):
+    if paired:
+        print(paired_markdown(paired))
+    for name, measured, met in targets(results, paired):
         print(f"{'met ' if met else 'MISS'}  {name}: {measured}")
     for extra in (breakdown, tuning):
         if extra:
             print(extra)
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
+        args.json.write_text(
+            json.dumps({"servers": [asdict(r) for r in results], "paired": paired and asdict(paired)}, indent=1)
+        )
     if not args.no_docs:
         args.docs.mkdir(parents=True, exist_ok=True)
         target = args.docs / "benchmark.md"
-        report = Report(results, command, args.split, machine_facts(), started_load, breakdown, tuning)
+        report = Report(results, command, args.split, machine_facts(), started_load, breakdown, tuning, paired)
         target.write_text(markdown(report, kept_notes(target)))
         for path in plot(results, args.docs):
             print(f"wrote {path}")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.conftest import COMMITTED_VERSION
+from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
 
@@ -43,7 +43,7 @@ def test_mnist_pngs_match_the_offline_evaluation(client: httpx.Client, mnist, of
     np.testing.assert_allclose(served, offline_probabilities[:SAMPLE], atol=1e-5)
     for r in results[:20]:
         assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
-        assert r["confidence"] == max(r["probabilities"]) and r["model_version"] == 1
+        assert r["confidence"] == max(r["probabilities"]) and r["model_version"] == SERVED_VERSION
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_batch_answers_in_upload_order(client: httpx.Client, mnist) -> None:  # 
     response = client.post("/predict/batch", files=files)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["model_version"] == 1
+    assert body["model_version"] == SERVED_VERSION
     assert [p["predicted_class"] for p in body["predictions"]] == list(mnist.test_labels[:12])
 
 
@@ -254,10 +254,10 @@ def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
 
 def test_health_readiness_and_model_description(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "model_version": 1}
+    assert client.get("/readyz").json() == {"status": "ready", "model_version": SERVED_VERSION}
     description = client.get("/model").json()
     claimed = json.loads((COMMITTED_VERSION / "metrics.json").read_text())["test_accuracy"]
-    assert description["name"] == "mnist" and description["version"] == 1
+    assert description["name"] == "mnist" and description["version"] == SERVED_VERSION
     assert description["test_accuracy"] == claimed
     assert description["input"]["shape"] == [None, 28, 28] and description["output"]["shape"] == [None, 10]
 

@@ -52,7 +52,7 @@ def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: Dig
     alone = model.predict(images)
 
     async def scenario() -> list[np.ndarray]:
-        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.005, max_queue=1000)
+        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.005, quiet_s=0.005, max_queue=1000)
         try:
             return await asyncio.gather(*(engine.predict(images[i : i + 1]) for i in range(len(images))))
         finally:
@@ -77,7 +77,7 @@ def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(mo
         raise UndecodableImageError("cannot decode the PNG data")
 
     async def scenario() -> list[np.ndarray | BaseException]:
-        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.05, max_queue=100)
+        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0.05, quiet_s=0.05, max_queue=100)
         try:
             calls = [engine.predict_prepared(partial(prepare, i), 1) for i in range(4)]
             calls += [engine.predict_prepared(undecodable, 1), engine.predict(images[4:8])]
@@ -93,11 +93,34 @@ def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(mo
     assert recorder.sizes == [8]  # one model call for all, without the failed job
 
 
+def test_a_batch_waits_out_a_burst_and_no_longer(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    images = mnist.test_images[:6].astype(np.float32)
+
+    async def scenario() -> tuple[float, list[np.ndarray]]:
+        engine = BatchingEngine(recorder, max_batch=64, max_wait_s=30.0, quiet_s=0.5, max_queue=100)
+        started = time.perf_counter()
+        calls = []
+        for i in range(5):  # a burst: each request comes well within `quiet` of the one before
+            calls.append(asyncio.ensure_future(engine.predict(images[i : i + 1])))
+            await asyncio.sleep(0.05)
+        answers = list(await asyncio.gather(*calls))
+        burst_seconds = time.perf_counter() - started
+        answers.append(await engine.predict(images[5:6]))  # after the burst: a batch of its own
+        await engine.close()
+        return burst_seconds, answers
+
+    burst_seconds, answers = asyncio.run(scenario())
+    assert recorder.sizes == [5, 1]
+    assert 0.6 <= burst_seconds < 5  # sent `quiet` after the last arrival, long before max_wait
+    assert [int(a.argmax()) for a in answers] == list(mnist.test_labels[:6])
+
+
 def test_a_lone_client_stops_waiting_for_company(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
     one = mnist.test_images[:1].astype(np.float32)
 
     async def scenario() -> list[float]:
-        engine = BatchingEngine(model.predict, max_batch=16, max_wait_s=1.0, max_queue=100)
+        engine = BatchingEngine(model.predict, max_batch=16, max_wait_s=1.0, quiet_s=1.0, max_queue=100)
         seconds = []
         for _ in range(LONELY_BATCHES + 1):
             started = time.perf_counter()
@@ -117,7 +140,7 @@ def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: 
     one = mnist.test_images[:1].astype(np.float32)
 
     async def scenario() -> None:
-        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, max_queue=3)
+        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, quiet_s=0, max_queue=3)
         waiting = [asyncio.ensure_future(engine.predict(one)) for _ in range(3)]
         await asyncio.sleep(0.05)
         with pytest.raises(QueueFullError):
@@ -136,7 +159,7 @@ def test_a_failing_model_call_fails_only_its_batch(model: DigitModel, mnist) -> 
     images = mnist.test_images[:2].astype(np.float32)
 
     async def scenario() -> None:
-        engine = BatchingEngine(recorder, max_batch=8, max_wait_s=0, max_queue=100)
+        engine = BatchingEngine(recorder, max_batch=8, max_wait_s=0, quiet_s=0, max_queue=100)
         with pytest.raises(InferenceError):
             await engine.predict(images[:1])
         after = await engine.predict(images)
@@ -152,7 +175,7 @@ def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  #
     images = mnist.test_images[:20].astype(np.float32)
 
     async def scenario() -> None:
-        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, max_queue=100)
+        engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, quiet_s=0, max_queue=100)
         queued = [asyncio.ensure_future(engine.predict(images[i : i + 1])) for i in range(20)]
         await asyncio.sleep(0.05)
         closing = asyncio.ensure_future(engine.close())

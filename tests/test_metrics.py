@@ -6,6 +6,7 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import SERVED_VERSION
 from tests.uploads import mnist_png
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -62,7 +63,7 @@ def test_counters_move_with_requests(client: httpx.Client, mnist) -> None:  # ty
     assert 1 <= total(after, "batch_size_images_count") - total(before, "batch_size_images_count") <= 3
     assert total(after, "batch_queue_wait_seconds_count") - total(before, "batch_queue_wait_seconds_count") == 3
     assert total(after, "inference_duration_seconds_sum") > total(before, "inference_duration_seconds_sum")
-    assert value(after, "model_version", model="mnist") == 1
+    assert value(after, "model_version", model="mnist") == SERVED_VERSION
     assert value(after, "batch_queue_images") == 0
 
 

@@ -9,12 +9,14 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SERVED_VERSION
 from tests.uploads import mnist_png, paper_jpeg
 
 EXAMPLES = ROOT / "docs" / "examples"
 
 SAMPLE = 64  # one request's worth (MAX_BATCH_FILES)
+
+SERVED = f"/v1/models/mnist/versions/{SERVED_VERSION}"  # the loaded version's own URL
 
 
 def post(client: httpx.Client, path: str, body: object) -> httpx.Response:
@@ -29,17 +31,17 @@ def b64(data: bytes) -> dict[str, str]:
 def test_model_status_follows_get_model_status(client: httpx.Client) -> None:
     expected = {
         "model_version_status": [
-            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            {"version": str(SERVED_VERSION), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
         ]
     }
     assert client.get("/v1/models/mnist").json() == expected
-    assert client.get("/v1/models/mnist/versions/1").json() == expected
+    assert client.get(SERVED).json() == expected
 
 
 def test_metadata_shows_the_serving_signature(client: httpx.Client) -> None:
-    for path in ("/v1/models/mnist/metadata", "/v1/models/mnist/versions/1/metadata"):
+    for path in ("/v1/models/mnist/metadata", f"{SERVED}/metadata"):
         body = client.get(path).json()
-        assert body["model_spec"] == {"name": "mnist", "signature_name": "", "version": "1"}
+        assert body["model_spec"] == {"name": "mnist", "signature_name": "", "version": str(SERVED_VERSION)}
         signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
         assert signature["method_name"] == "tensorflow/serving/predict"
         (name, images), (out_name, probabilities) = *signature["inputs"].items(), *signature["outputs"].items()
@@ -53,7 +55,7 @@ def test_metadata_shows_the_serving_signature(client: httpx.Client) -> None:
     ("path", "wrap", "key"),
     [
         ("/v1/models/mnist:predict", lambda x: {"instances": x}, "predictions"),
-        ("/v1/models/mnist/versions/1:predict", lambda x: {"instances": [{"images": i} for i in x]}, "predictions"),
+        (f"{SERVED}:predict", lambda x: {"instances": [{"images": i} for i in x]}, "predictions"),
         ("/v1/models/mnist:predict", lambda x: {"inputs": x}, "outputs"),
         (
             "/v1/models/mnist:predict",
@@ -125,9 +127,9 @@ BAD_REQUESTS = [
     ("unknown-signature", "/v1/models/mnist:predict", {"signature_name": "x", "instances": [PIXELS]}, 400, "signature"),
     ("too-many", "/v1/models/mnist:predict", {"instances": [PIXELS] * 65}, 413, "limit is 64"),
     ("classify", "/v1/models/mnist:classify", {"examples": [{"x": 1}]}, 400, "predict signature only"),
-    ("regress-version", "/v1/models/mnist/versions/1:regress", {"examples": [{"x": 1}]}, 400, "predict signature only"),
+    ("regress-version", f"{SERVED}:regress", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("unknown-model", "/v1/models/fashion:predict", {"instances": [PIXELS]}, 404, "'fashion'"),
-    ("unknown-version", "/v1/models/mnist/versions/2:predict", {"instances": [PIXELS]}, 404, "version '2'"),
+    ("unknown-version", "/v1/models/mnist/versions/9:predict", {"instances": [PIXELS]}, 404, "version '9'"),
     ("bad-version", "/v1/models/mnist/versions/latest:predict", {"instances": [PIXELS]}, 404, "version 'latest'"),
 ]
 

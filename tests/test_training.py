@@ -181,6 +181,35 @@ def test_existing_versions_are_never_overwritten(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_exported_network_folds_batch_norm_and_computes_the_same(mnist) -> None:  # type: ignore[no-untyped-def]
+    import keras
+
+    from training.folding import inference_model
+    from training.model import build_cnn
+
+    model = build_cnn()
+    rng = np.random.default_rng(3)
+    for layer in model.layers:  # statistics as training leaves them: nothing like the fresh 0/1
+        if isinstance(layer, keras.layers.BatchNormalization):
+            channels = layer.gamma.shape[0]
+            layer.set_weights(
+                [
+                    rng.uniform(-2, 2, channels),
+                    rng.normal(0, 1, channels),
+                    rng.normal(0, 3, channels),
+                    rng.uniform(0.1, 9, channels),
+                ]
+            )
+    images = mnist.test_images[:64].astype(np.float32)
+    folded = inference_model(model)
+    kinds = {type(layer).__name__ for layer in folded.layers}
+    assert "BatchNormalization" not in kinds and "Dropout" not in kinds and "Conv2D" in kinds
+    assert len(folded.layers) == len(model.layers) - 5  # four normalisations folded, one dropout left out
+    expected = np.asarray(model(images, training=False))
+    np.testing.assert_allclose(np.asarray(folded(images)), expected, atol=2e-5)
+    assert expected.argmax(axis=1).tolist() == np.asarray(folded(images)).argmax(axis=1).tolist()
+
+
 def test_no_network_and_no_data_dir_says_how(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MNIST_DATA_DIR"}
     env.update(

@@ -15,7 +15,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import ROOT, SERVED_VERSION, LiveServer
 from tests.uploads import mnist_png, paper_jpeg
 
 EXAMPLES = ROOT / "docs" / "examples"
@@ -29,13 +29,14 @@ def triton_client(server: LiveServer) -> triton.InferenceServerClient:
 
 def test_health_and_metadata_with_tritonclient(triton_client: triton.InferenceServerClient) -> None:
     assert triton_client.is_server_live() and triton_client.is_server_ready()
-    assert triton_client.is_model_ready("mnist") and triton_client.is_model_ready("mnist", "1")
-    assert not triton_client.is_model_ready("mnist", "2") and not triton_client.is_model_ready("fashion")
+    assert triton_client.is_model_ready("mnist") and triton_client.is_model_ready("mnist", str(SERVED_VERSION))
+    assert not triton_client.is_model_ready("mnist", "1")  # on disk, but only the newest version is loaded
+    assert not triton_client.is_model_ready("fashion")
     server = triton_client.get_server_metadata()
     assert server["name"] == "mnist-service" and "binary_tensor_data" in server["extensions"]
     metadata = triton_client.get_model_metadata("mnist")
-    assert metadata == triton_client.get_model_metadata("mnist", "1")
-    assert metadata["name"] == "mnist" and metadata["versions"] == ["1"]
+    assert metadata == triton_client.get_model_metadata("mnist", str(SERVED_VERSION))
+    assert metadata["name"] == "mnist" and metadata["versions"] == [str(SERVED_VERSION)]
     assert metadata["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28]}]
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [
         ("probabilities", "FP32", [-1, 10]),
@@ -54,7 +55,7 @@ def test_binary_uint8_infer_with_tritonclient_defaults(  # type: ignore[no-untyp
     tensor.set_data_from_numpy(images)  # binary, and with no outputs named, binary outputs too
     result = triton_client.infer("mnist", [tensor])
     response = result.get_response()
-    assert response["model_name"] == "mnist" and response["model_version"] == "1"
+    assert response["model_name"] == "mnist" and response["model_version"] == str(SERVED_VERSION)
     assert all("binary_data_size" in output["parameters"] for output in response["outputs"])
     np.testing.assert_allclose(result.as_numpy("probabilities"), offline_probabilities[:SAMPLE], atol=1e-5)
     classes = result.as_numpy("class")
@@ -70,7 +71,9 @@ def test_json_fp32_infer_with_tritonclient(  # type: ignore[no-untyped-def]
     tensor = triton.InferInput("images", list(images.shape), "FP32")
     tensor.set_data_from_numpy(images, binary_data=False)
     wanted = [triton.InferRequestedOutput("class", binary_data=False)]
-    result = triton_client.infer("mnist", [tensor], model_version="1", outputs=wanted, request_id="req-7")
+    result = triton_client.infer(
+        "mnist", [tensor], model_version=str(SERVED_VERSION), outputs=wanted, request_id="req-7"
+    )
     response = result.get_response()
     assert response["id"] == "req-7" and [o["name"] for o in response["outputs"]] == ["class"]
     assert response["outputs"][0]["data"] == result.as_numpy("class").tolist()
@@ -273,7 +276,7 @@ def test_bad_requests_get_the_protocol_error(  # type: ignore[no-untyped-def]
     ("method", "path"),
     [
         ("POST", "/v2/models/fashion/infer"),
-        ("POST", "/v2/models/mnist/versions/2/infer"),
+        ("POST", "/v2/models/mnist/versions/7/infer"),
         ("GET", "/v2/models/fashion"),
         ("GET", "/v2/models/mnist/versions/9"),
         ("GET", "/v2/models/fashion/ready"),
@@ -294,7 +297,7 @@ def test_binary_response_layout(client: httpx.Client, mnist) -> None:  # type: i
         },
         images.astype(np.uint8).tobytes(),
     )
-    response = client.post("/v2/models/mnist/versions/1/infer", content=content, headers=headers)
+    response = client.post(f"/v2/models/mnist/versions/{SERVED_VERSION}/infer", content=content, headers=headers)
     assert response.status_code == 200, response.text
     length = int(response.headers["Inference-Header-Content-Length"])
     header = json.loads(response.content[:length])

@@ -45,10 +45,15 @@ def check_writable(output: Path) -> None:
         raise OutputError(f"{output}: output folder is not writable ({error.strerror or error})") from None
 
 
-def write_saved_model(model: keras.Model, path: Path) -> None:
-    """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10]."""
+def write_saved_model(model: keras.Sequential, path: Path) -> None:
+    """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10], computed
+    by the network as training.folding prepares it for inference."""
     import keras  # TensorFlow loads only when a model is written
     import tensorflow as tf
+
+    from training.folding import inference_model
+
+    model = inference_model(model)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -60,7 +65,7 @@ def write_saved_model(model: keras.Model, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def export_version(model: keras.Model, output: Path, write_report: Callable[[Path], None]) -> Path:
+def export_version(model: keras.Sequential, output: Path, write_report: Callable[[Path], None]) -> Path:
     """Write model and report to a temporary folder, then rename it to the next free version; return that path."""
     check_writable(output)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output))
