@@ -8,7 +8,7 @@ image.
 
 A batch is sent once the worker is free and either `max_batch` images are waiting, or the requests have stopped
 coming (none new for `quiet`), or the oldest request has waited `max_wait` (time spent behind the previous batch
-counts). Waiting out a burst matters on a busy single core: a model call costs 10-30 % less per image on 48-64
+counts). Waiting out a burst matters on a busy single core: a model call costs 8-29 % less per image on 64
 images than on 16-22 (benchmarks/model_cost.py), and while the model waits the event loop gets the core to read the
 rest of the burst. The thread hand-offs cost one wake-up per batch, not one per request. Waiting only pays when
 company comes: after LONELY_BATCHES batches in a row of one request each, a request is sent at once until a batch
