@@ -97,7 +97,6 @@ class BatchingEngine:
         self._pending = 0  # images waiting or running
         self._worker_busy = False
         self._lonely = 0  # batches in a row that held a single request
-        self._last_arrival = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._accepting = True
         self._idle = asyncio.Event()  # set whenever nothing is waiting or running (close() waits for it)
@@ -129,7 +128,6 @@ class BatchingEngine:
         self._idle.clear()
         self._waiting.append(job)
         self._waiting_images += count
-        self._last_arrival = job.enqueued
         if not self._worker_busy:
             self._schedule()
         return await job.future
@@ -145,7 +143,8 @@ class BatchingEngine:
     def _schedule(self) -> None:
         """The worker is idle: send a batch now if it is full, the requests have stopped coming or the oldest has
         waited max_wait; else look again when the earlier of the last two is due (a new arrival moves it)."""
-        due = min(self._waiting[0].enqueued + self.max_wait_s, self._last_arrival + self.quiet_s)
+        oldest, newest = self._waiting[0], self._waiting[-1]  # requests join at the end: newest = last arrival
+        due = min(oldest.enqueued + self.max_wait_s, newest.enqueued + self.quiet_s)
         alone = self._lonely >= LONELY_BATCHES and len(self._waiting) == 1
         now = time.perf_counter()
         if alone or self._waiting_images >= self.max_batch or now >= due:

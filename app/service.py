@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from fastapi import Request
@@ -96,7 +97,7 @@ class Service:
     def version(self) -> int:
         return self.model.info.version
 
-    @property
+    @cached_property
     def limits(self) -> Limits:
         return Limits(max_pixels=self.settings.max_image_pixels)
 

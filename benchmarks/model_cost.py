@@ -44,12 +44,11 @@ def main() -> None:
     os.sched_setaffinity(0, {args.core})
 
     from app.model import DigitModel, available_versions, configure_threads
-    from training.data import load_mnist
+    from benchmarks.run import mnist_dir, mnist_images
 
     configure_threads(1, 1)
     versions = args.versions or [Path("models/mnist") / str(v) for v in available_versions(Path("models/mnist"))]
-    data_dir = os.environ.get("MNIST_DATA_DIR")
-    images = load_mnist(Path(data_dir) if data_dir else None).test_images[: max(BATCH_SIZES)].astype(np.float32)
+    images = mnist_images(mnist_dir(), "test", max(BATCH_SIZES))[0].astype(np.float32)
     print("CPU ms per image, median of", ROUNDS, "rounds, one core:", ", ".join(f"batch {b}" for b in BATCH_SIZES))
     for version in versions:
         model = DigitModel(version.parent, version.parent.name, int(version.name))

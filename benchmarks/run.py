@@ -85,6 +85,11 @@ class ServerResult:
 # ---------------------------------------------------------------- inputs
 
 
+def mnist_dir() -> Path:
+    """MNIST_DATA_DIR, else the shared data folder beside the project."""
+    return Path(os.environ.get("MNIST_DATA_DIR", ROOT.parent / "shared" / "data" / "mnist"))
+
+
 def mnist_images(data_dir: Path, split: str, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` images and labels of MNIST's test (or train) split, read with the training job's reader."""
     from training.data import FILE_STEMS, IMAGES_MAGIC, LABELS_MAGIC, DataError, find_file, read_idx
@@ -826,8 +831,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if {args.server_core, args.client_core} - cores or args.server_core == args.client_core:
         sys.exit(f"need two distinct cores out of {sorted(cores)}: pass --server-core and --client-core")
     os.sched_setaffinity(0, {args.client_core})  # this script's own work stays off the server's core
-    data_dir = Path(os.environ.get("MNIST_DATA_DIR", ROOT.parent / "shared" / "data" / "mnist"))
-    images, labels = mnist_images(data_dir, args.split, args.images)
+    images, labels = mnist_images(mnist_dir(), args.split, args.images)
     service_env = {"WORKERS": "1", **dict(item.split("=", 1) for item in args.env)}
     chosen = [name.strip() for name in args.servers.split(",") if name.strip()]
     command = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
