@@ -152,7 +152,7 @@ def test_bad_requests_get_the_protocol_error(  # type: ignore[no-untyped-def]
     "path",
     [
         "/v1/models/fashion",
-        "/v1/models/mnist/versions/3",
+        f"/v1/models/mnist/versions/{SERVED_VERSION + 1}",
         "/v1/models/fashion/metadata",
         "/v1/models/mnist/versions/0/metadata",
     ],

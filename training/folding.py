@@ -1,40 +1,89 @@
-"""The network as it is exported: batch normalisation folded into the layer before it, dropout left out.
+"""The network as it is exported: the same function as the trained one, rewritten to cost less per image.
 
-In inference a BatchNormalization layer is a fixed per-channel affine map,
-y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta, so after a Conv2D or Dense layer without
-activation it can be merged into that layer's kernel and bias. The exported graph then runs one convolution with a
-bias (which TensorFlow's graph optimiser fuses with the following ReLU) where Keras's graph makes four more passes
-over every feature map. Same function, up to float rounding; measured on the default CNN in docs/benchmark.md.
+Two rewrites, both exact up to float rounding (measured on the default CNN in docs/benchmark.md):
+
+- Batch normalisation folded into the layer before it, dropout left out. In inference a BatchNormalization layer is
+  a fixed per-channel affine map, y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta, so after a
+  Conv2D or Dense layer without activation it can be merged into that layer's kernel and bias. The exported graph
+  then runs one convolution with a bias (which TensorFlow's graph optimiser fuses with the following ReLU) where
+  Keras's graph makes four more passes over every feature map.
+- A first block of 3x3 convolution on a one-channel image, ReLU and 2x2 max pooling computed by pooling phases:
+  one 4x4 convolution of stride 2 whose output channels are the block's filters at each of the four positions of a
+  pooling window, then the max over those four. TensorFlow's CPU convolution is slow on one input channel and
+  narrow outputs; the wide strided form ran the block in about half the time (benchmarks in docs/benchmark.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 FOLDABLE = (layers.Conv2D, layers.Dense)
+WINDOW = 2  # the pooling window's side that rewrite by phases handles
+PHASES = WINDOW * WINDOW
+
+
+class PhaseMax(layers.Layer):
+    """[h, w, PHASES * filters] -> [h, w, filters]: the max over the PHASES blocks of channels."""
+
+    def __init__(self, filters: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filters = filters
+
+    def call(self, inputs: Any) -> Any:
+        height, width = inputs.shape[1], inputs.shape[2]
+        return ops.max(ops.reshape(inputs, (-1, height, width, PHASES, self.filters)), axis=3)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters}
 
 
 def inference_model(model: keras.Sequential) -> keras.Sequential:
-    """A new Sequential computing what `model(x, training=False)` computes, with every BatchNormalization that
-    follows a Conv2D or Dense (channels last, no activation) folded into it and Dropout layers left out. Other
-    layers are shared with `model`, not copied."""
+    """A new Sequential computing what `model(x, training=False)` computes: every BatchNormalization that follows a
+    Conv2D or Dense (channels last, no activation) folded into it, Dropout layers left out, and a first block of
+    one-channel 3x3 convolution, ReLU and 2x2 pooling computed by phases. Other layers are shared with `model`."""
+    return rewritten(rewritten(model, fold_batch_norm), pool_by_phases)
+
+
+# A rewrite step takes the layers still to place, consumes the ones it rewrites from the front and returns what goes
+# in their place, recording the weights of any new layer by its name.
+Step = Callable[[list[layers.Layer], dict[str, list[np.ndarray]]], list[layers.Layer]]
+
+
+def rewritten(model: keras.Sequential, step: Step) -> keras.Sequential:
     kept: list[layers.Layer] = []
     weights: dict[str, list[np.ndarray]] = {}
     pending = list(model.layers)
     while pending:
-        layer = pending.pop(0)
-        if isinstance(layer, layers.Dropout):
-            continue
-        if pending and can_fold(layer, pending[0]):
-            norm = pending.pop(0)
-            layer, weights[layer.name] = unfused_copy(layer), folded_weights(layer, norm)
-        kept.append(layer)
-    folded = keras.Sequential([keras.Input(model.input_shape[1:], name=model.inputs[0].name), *kept], name=model.name)
+        kept += step(pending, weights)
+    network = keras.Sequential([keras.Input(model.input_shape[1:], name=model.inputs[0].name), *kept], name=model.name)
     for name, values in weights.items():
-        folded.get_layer(name).set_weights(values)
-    return folded
+        network.get_layer(name).set_weights(values)
+    return network
+
+
+def fold_batch_norm(pending: list[layers.Layer], weights: dict[str, list[np.ndarray]]) -> list[layers.Layer]:
+    layer = pending.pop(0)
+    if isinstance(layer, layers.Dropout):
+        return []
+    if pending and can_fold(layer, pending[0]):
+        norm = pending.pop(0)
+        layer, weights[layer.name] = unfused_copy(layer), folded_weights(layer, norm)
+    return [layer]
+
+
+def pool_by_phases(pending: list[layers.Layer], weights: dict[str, list[np.ndarray]]) -> list[layers.Layer]:
+    conv = pending.pop(0)
+    if len(pending) < 2 or not can_pool_by_phases(conv, pending[0], pending[1]):
+        return [conv]
+    relu, _ = pending.pop(0), pending.pop(0)
+    strided = layers.Conv2D(PHASES * conv.filters, 2 * WINDOW, strides=WINDOW, padding="same", name=conv.name)
+    weights[conv.name] = phase_weights(*conv.get_weights())
+    return [strided, relu, PhaseMax(conv.filters, name=f"{conv.name}_pool")]
 
 
 def can_fold(layer: layers.Layer, following: layers.Layer) -> bool:
@@ -44,6 +93,45 @@ def can_fold(layer: layers.Layer, following: layers.Layer) -> bool:
         and following.axis in (-1, len(following.input.shape) - 1)
         and layer.get_config()["activation"] == "linear"
     )
+
+
+def can_pool_by_phases(conv: layers.Layer, activation: layers.Layer, pool: layers.Layer) -> bool:
+    """Conv2D 3x3, stride 1, "same", bias, one input channel, even height and width -> plain ReLU -> 2x2 pooling.
+    One input channel only: the strided form does 16 * 4 multiply-adds per window and channel pair where the
+    original does 4 * 9, which pays only where the original runs far below the CPU's speed."""
+    if type(conv) is not layers.Conv2D or not isinstance(pool, layers.MaxPooling2D):
+        return False
+    conv_config, pool_config = conv.get_config(), pool.get_config()
+    height, width, channels = conv.input.shape[1:]
+    return (
+        conv_config["kernel_size"] == (3, 3)
+        and conv_config["strides"] == conv_config["dilation_rate"] == (1, 1)
+        and conv_config["padding"] == "same"
+        and conv_config["activation"] == "linear"
+        and conv_config["use_bias"]
+        and conv_config["data_format"] == "channels_last"
+        and channels == 1
+        and height % WINDOW == 0
+        and width % WINDOW == 0
+        and isinstance(activation, layers.ReLU)
+        and activation.max_value is None
+        and activation.negative_slope == activation.threshold == 0
+        and pool_config["pool_size"] == pool_config["strides"] == (WINDOW, WINDOW)
+        and pool_config["padding"] == "valid"
+    )
+
+
+def phase_weights(kernel: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
+    """Kernel [4, 4, 1, 4 * f] and bias of the stride-2 convolution. "same" padding on an even side pads one pixel
+    before, so output (i, j) sees input rows and columns 2i-1 .. 2i+2, 2j-1 .. 2j+2: the 3x3 kernel, placed at offset
+    (py, px), gives the original output at (2i+py, 2j+px), whose channels go to block py * 2 + px."""
+    size, filters = 2 * WINDOW, kernel.shape[-1]
+    strided = np.zeros((size, size, kernel.shape[2], PHASES * filters), kernel.dtype)
+    for py in range(WINDOW):
+        for px in range(WINDOW):
+            block = (py * WINDOW + px) * filters
+            strided[py : py + 3, px : px + 3, :, block : block + filters] = kernel
+    return [strided, np.tile(bias, PHASES)]
 
 
 def unfused_copy(layer: layers.Layer) -> layers.Layer:
