@@ -103,6 +103,28 @@ def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -
     )
 
 
+@pytest.mark.parametrize(("query", "included"), [("include_input=1", True), ("include_input=YES", True),
+                                                   ("include_input=off", False), ("other=1", False)])  # fmt: skip
+def test_include_input_takes_what_a_bool_query_parameter_takes(
+    client: httpx.Client,
+    mnist,
+    query: str,
+    included: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    upload = {"file": ("d.png", mnist_png(mnist.test_images[5]))}
+    for path in ("/predict", "/predict/batch"):
+        response = client.post(f"{path}?{query}", files={"files" if path.endswith("batch") else "file": upload["file"]})
+        assert response.status_code == 200 and ('"input_image"' in response.text) == included, response.text
+
+
+def test_a_bad_include_input_is_422_naming_it(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/predict?include_input=maybe", files={"file": ("d.png", mnist_png(mnist.test_images[5]))})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("query.include_input: Input should be a valid boolean"), body
+    assert body["errors"][0]["loc"] == ["query", "include_input"] and body["errors"][0]["input"] == "maybe"
+
+
 def over_limit_chunks(total: int) -> Callable[[], object]:
     """A multipart body streamed with chunked transfer encoding (no Content-Length), `total` bytes of file."""
     head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n\x89PNG\r\n\x1a\n'
@@ -271,6 +293,8 @@ def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
     for path in ("/predict", "/predict/batch"):
         responses = paths[path]["post"]["responses"]
         assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+        [flag] = paths[path]["post"]["parameters"]
+        assert flag["name"] == "include_input" and flag["in"] == "query" and flag["schema"]["type"] == "boolean"
     assert "examples" in json.dumps(schema["components"]["schemas"]["Prediction"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text
