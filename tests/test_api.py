@@ -105,15 +105,12 @@ def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -
 
 @pytest.mark.parametrize(("query", "included"), [("include_input=1", True), ("include_input=YES", True),
                                                    ("include_input=off", False), ("other=1", False)])  # fmt: skip
-def test_include_input_takes_what_a_bool_query_parameter_takes(
-    client: httpx.Client,
-    mnist,
-    query: str,
-    included: bool,  # type: ignore[no-untyped-def]
+def test_include_input_takes_what_a_bool_query_parameter_takes(  # type: ignore[no-untyped-def]
+    client: httpx.Client, mnist, query: str, included: bool
 ) -> None:
-    upload = {"file": ("d.png", mnist_png(mnist.test_images[5]))}
-    for path in ("/predict", "/predict/batch"):
-        response = client.post(f"{path}?{query}", files={"files" if path.endswith("batch") else "file": upload["file"]})
+    image = mnist_png(mnist.test_images[5])
+    for path, field in (("/predict", "file"), ("/predict/batch", "files")):
+        response = client.post(f"{path}?{query}", files={field: ("d.png", image)})
         assert response.status_code == 200 and ('"input_image"' in response.text) == included, response.text
 
 

@@ -211,7 +211,11 @@ def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server
         ]
         for thread in threads:
             thread.start()
-        assert recorder.entered.wait(10)
+        engine = live.server.config.app.state.service.engine  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while engine.pending < 2 and time.monotonic() < deadline:  # one at the gate, one queued: the queue is full
+            time.sleep(0.01)
+        assert recorder.entered.is_set() and engine.pending == 2
         full = client.post("/predict", files=upload)
         assert full.status_code == 503 and full.headers["retry-after"] == "1"
         assert "waiting" in full.json()["detail"]
