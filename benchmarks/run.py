@@ -428,13 +428,13 @@ def paired_markdown(paired: PairedRounds) -> str:
     pairs = [("service", other) for other in ("floor", "direct") if other in names and "service" in names]
     header = "| round | " + " | ".join(f"{n} req/s" for n in names) + " | " + " | ".join(f"{a} / {b}" for a, b in pairs)
     lines = [header + " |", "| ---: |" + " ---: |" * (len(names) + len(pairs))]
-    for index, row in enumerate(paired.rounds, start=1):
-        ratios = [row[a] / row[b] for a, b in pairs]
+    columns = [paired.ratios(a, b) for a, b in pairs]
+    for index, row in enumerate(paired.rounds):
         lines.append(
-            f"| {index} | " + " | ".join(f"{row[n]:,.0f}" for n in names) + " | "
-            + " | ".join(f"{r:.2f}" for r in ratios) + " |"
+            f"| {index + 1} | " + " | ".join(f"{row[n]:,.0f}" for n in names) + " | "
+            + " | ".join(f"{column[index]:.2f}" for column in columns) + " |"
         )  # fmt: skip
-    medians = [statistics.median(paired.ratios(a, b)) for a, b in pairs]
+    medians = [statistics.median(column) for column in columns]
     lines.append(
         "| median | " + " | ".join(f"{statistics.median(r[n] for r in paired.rounds):,.0f}" for n in names) + " | "
         + " | ".join(f"**{m:.2f}**" for m in medians) + " |"
