@@ -1,7 +1,8 @@
 """Uploaded image bytes -> the 28x28 raw-pixel array the model expects (MNIST's own conventions).
 
 Pure functions, no HTTP. Cheap checks come first: the format is decided from the leading bytes and the declared
-dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing.
+dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing. Plain 8-bit grayscale
+PNGs (what MNIST-style clients send) take a short path to the same pixels (`plain_png_pixels`).
 
 The steps follow how MNIST itself was made: composite alpha, grayscale, make the ink bright on a dark background,
 suppress the background, crop to the ink, scale the longer side to 20 px, and centre the centre of mass in 28x28.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -83,6 +85,48 @@ def declared_png_pixels(data: bytes) -> int | None:
         return None
     width, height = struct.unpack(">II", data[16:24])
     return int(width) * int(height)
+
+
+# Chunks a plain grayscale PNG may carry that do not change what its pixels mean: text, resolution, time stamp.
+# Anything else (tRNS transparency, eXIf orientation, colour profiles, APNG frames...) takes the general path.
+PLAIN_PNG_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"tIME"})
+GRAY_8BIT_HEADER = bytes([8, 0, 0, 0, 0])  # IHDR after width and height: depth 8, gray, deflate, filter 0, no interlace
+
+
+def plain_png_pixels(data: bytes, limits: Limits) -> np.ndarray | None:
+    """The pixels of an 8-bit grayscale, non-interlaced PNG with valid chunks (MNIST's own kind of file), or None
+    for anything else, including any doubt, so that decode() gives its usual answer or error.
+
+    Pillow's general path costs ~60 us of Python per file (plugin set-up, chunk reader, tile loader, EXIF check) for
+    ~10 us of decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder ("zip"),
+    which undoes every PNG filter type. Same pixels, a third of the time.
+    """
+    if not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR" or data[24:29] != GRAY_8BIT_HEADER:
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    if not 0 < width * height <= limits.max_pixels:
+        return None
+    image_data: list[bytes] = []
+    position = 8
+    while position + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        kind, end = data[position + 4 : position + 8], position + 8 + length
+        if end + 4 > len(data) or struct.unpack_from(">I", data, end)[0] != zlib.crc32(data[position + 4 : end]):
+            return None
+        if kind == b"IEND":
+            break
+        if kind == b"IDAT":
+            image_data.append(data[position + 8 : end])
+        elif kind not in PLAIN_PNG_CHUNKS and position != 8:  # the first chunk is the IHDR checked above
+            return None
+        position = end + 4
+    else:
+        return None  # no IEND: a truncated file
+    try:
+        image = Image.frombytes("L", (width, height), b"".join(image_data), "zip", "L")
+    except ValueError:  # corrupt or too little image data
+        return None
+    return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
 
 
 def decode(data: bytes, limits: Limits) -> Image.Image:
@@ -229,7 +273,10 @@ def normalise(gray: np.ndarray) -> np.ndarray:
 
 def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
     """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
-    return normalise(to_grayscale(decode(data, limits or Limits())))
+    limits = limits or Limits()
+    pixels = plain_png_pixels(data, limits)
+    gray = pixels.astype(np.float32) if pixels is not None else to_grayscale(decode(data, limits))
+    return normalise(gray)
 
 
 def preprocess_files(files: Sequence[bytes], limits: Limits) -> np.ndarray:

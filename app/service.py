@@ -19,8 +19,9 @@ from app.model import DigitModel
 from app.settings import Settings
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
-# forms: MNIST's 28x28 takes ~40 us, so the two thread hops saved cost more than the work. Anything else (JPEG,
-# larger PNGs) is decoded on a decoder thread first, so a slow image never holds up other requests' batch.
+# forms: MNIST's 28x28 takes ~30-50 us (app.imaging's short path for plain grayscale PNGs), so the two thread hops
+# saved cost more than the work. Anything else (JPEG, larger PNGs) is decoded on a decoder thread first, so a slow
+# image never holds up other requests' batch.
 INLINE_MAX_PIXELS = 64 * 64
 
 

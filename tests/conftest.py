@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-SERVED_VERSION = 3  # the newest committed version, which the service loads
+SERVED_VERSION = 4  # the newest committed version, which the service loads
 COMMITTED_VERSION = MODELS / "mnist" / str(SERVED_VERSION)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from app.uploads import declared_length
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
@@ -104,7 +105,8 @@ def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -
 
 
 @pytest.mark.parametrize(("query", "included"), [("include_input=1", True), ("include_input=YES", True),
-                                                   ("include_input=off", False), ("other=1", False)])  # fmt: skip
+                                                   ("include_input=off", False), ("other=1", False),
+                                                   ("include_input=no&include_input=on", True)])  # fmt: skip
 def test_include_input_takes_what_a_bool_query_parameter_takes(  # type: ignore[no-untyped-def]
     client: httpx.Client, mnist, query: str, included: bool
 ) -> None:
@@ -120,6 +122,23 @@ def test_a_bad_include_input_is_422_naming_it(client: httpx.Client, mnist) -> No
     body = response.json()
     assert body["detail"].startswith("query.include_input: Input should be a valid boolean"), body
     assert body["errors"][0]["loc"] == ["query", "include_input"] and body["errors"][0]["input"] == "maybe"
+
+
+@pytest.mark.parametrize(
+    ("headers", "length"),
+    [
+        ([(b"host", b"x"), (b"content-length", b"1234")], 1234),
+        ([(b"content-length", b"1234"), (b"transfer-encoding", b"chunked")], None),
+        ([(b"transfer-encoding", b"chunked")], None),
+        ([(b"content-length", b"12ab")], None),
+        ([(b"content-length", b"-5")], None),
+        ([], None),
+    ],
+)
+def test_only_a_plain_content_length_lets_a_body_pass_uncounted(
+    headers: list[tuple[bytes, bytes]], length: int | None
+) -> None:
+    assert declared_length(headers) == length
 
 
 def over_limit_chunks(total: int) -> Callable[[], object]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from app.imaging import (
     EmptyImageError,
@@ -16,10 +17,11 @@ from app.imaging import (
     Limits,
     UndecodableImageError,
     UnsupportedImageError,
+    plain_png_pixels,
     preprocess,
     sniff_format,
 )
-from tests.uploads import encode, mnist_png, paper_jpeg, transparent_canvas_png
+from tests.uploads import encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +136,12 @@ def test_blank_image_has_no_digit() -> None:
         preprocess(encode(Image.new("L", (64, 64), 255), "PNG"))
 
 
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header declares a huge size: decoding it would need width*height bytes."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
@@ -161,3 +163,78 @@ def test_format_is_decided_by_bytes_not_name() -> None:
     assert sniff_format(encode(Image.new("RGB", (4, 4)), "WEBP")) == "WEBP"
     with pytest.raises(UnsupportedImageError):
         sniff_format(b"GIF" + b"not really")
+
+
+def with_text(**options: object) -> dict[str, object]:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "a scanner")
+    return {**options, "pnginfo": info, "dpi": (300, 300)}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"optimize": True}, {"compress_level": 0}, {"compress_level": 9}, with_text()],
+    ids=["default", "optimize", "stored", "level-9", "text-and-dpi"],
+)
+def test_plain_grayscale_pngs_take_the_short_path_with_the_same_pixels(mnist, options: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    """Real test digits (28x28, and enlarged to other sizes, so that every PNG filter type occurs): the chunk walk
+    and Pillow's decoder give exactly the pixels Image.open gives."""
+    for number, digit in enumerate(mnist.test_images[:60]):
+        image = Image.fromarray(digit) if number % 2 else scaled(digit, 28 + 7 * number)
+        data = encode(image, "PNG", **options)
+        pixels = plain_png_pixels(data, Limits())
+        assert pixels is not None, f"image {number} took the general path"
+        np.testing.assert_array_equal(pixels, np.asarray(Image.open(io.BytesIO(data))))
+
+
+def exif_png(digit: np.ndarray) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    return encode(Image.fromarray(digit), "PNG", exif=exif.tobytes())
+
+
+def interlaced_png(digit: np.ndarray) -> bytes:
+    """The header says Adam7 (Pillow does not write interlaced PNGs; the header alone must send it elsewhere)."""
+    data = encode(Image.fromarray(digit), "PNG")
+    return data[:8] + chunk(b"IHDR", data[16:28] + b"\x01") + data[33:]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda digit: encode(Image.fromarray(digit).convert("RGB"), "PNG"),
+        lambda digit: encode(Image.fromarray(digit).convert("P"), "PNG"),
+        lambda digit: encode(Image.fromarray(digit.astype(np.uint16) * 257), "PNG"),
+        interlaced_png,
+        lambda digit: encode(Image.fromarray(digit), "PNG", transparency=0),
+        exif_png,
+        lambda digit: encode(Image.fromarray(digit), "PNG")[:-20],  # cut off before IEND
+        lambda digit: encode(Image.fromarray(digit), "PNG").replace(b"IEND", b"IEND\x00", 1),  # bad CRC
+        lambda digit: png_declaring(28, 28),  # valid chunks, too little image data
+        lambda digit: encode(Image.fromarray(digit), "JPEG"),
+    ],
+    ids=[
+        "rgb",
+        "palette",
+        "16-bit",
+        "interlaced",
+        "transparency",
+        "exif",
+        "truncated",
+        "bad-crc",
+        "short-data",
+        "jpeg",
+    ],
+)
+def test_anything_else_takes_the_general_path(seven: np.ndarray, make) -> None:  # type: ignore[no-untyped-def]
+    assert plain_png_pixels(make(seven), Limits()) is None
+
+
+def test_the_general_path_still_answers_what_the_short_path_declines(seven: np.ndarray) -> None:
+    """A grayscale PNG's EXIF orientation is honoured, and a PNG with too little data is refused as undecodable."""
+    upright = preprocess(mnist_png(seven))
+    np.testing.assert_array_equal(preprocess(exif_png(np.rot90(seven))), upright)  # stored turned 90 degrees left
+    with pytest.raises(UndecodableImageError):
+        preprocess(png_declaring(28, 28))
+    with pytest.raises(ImageTooLargeError):
+        preprocess(mnist_png(seven), Limits(max_pixels=28 * 27))

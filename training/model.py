@@ -22,14 +22,17 @@ def build_mlp() -> keras.Model:
     )
 
 
-def conv_bn_relu(filters: int) -> list[layers.Layer]:
+def conv_bn_relu(filters: int, padding: str = "same") -> list[layers.Layer]:
     """A 3x3 convolution with batch normalisation (which makes the bias redundant) and ReLU."""
-    return [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU()]
+    return [layers.Conv2D(filters, 3, padding=padding, use_bias=False), layers.BatchNormalization(), layers.ReLU()]
 
 
 def build_cnn() -> keras.Model:
     """Three conv blocks (32, 64, 128 filters), global max pooling and a small dense head: about 110 k
-    parameters, sized so that a 2-core CPU trains it to 99.4+ % (with augmentation) in about 13 minutes."""
+    parameters, sized so that a 2-core CPU trains it to 99.4+ % (with augmentation) in about 12 minutes.
+
+    The second and third convolutions are unpadded: their border positions would mostly see MNIST's empty margin,
+    and without them serving costs a third less CPU per image (docs/training.md)."""
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="images"),
@@ -37,9 +40,9 @@ def build_cnn() -> keras.Model:
             layers.Reshape((28, 28, 1)),
             *conv_bn_relu(32),
             layers.MaxPooling2D(),
-            *conv_bn_relu(64),
+            *conv_bn_relu(64, padding="valid"),
             layers.MaxPooling2D(),
-            *conv_bn_relu(128),
+            *conv_bn_relu(128, padding="valid"),
             layers.GlobalMaxPooling2D(),
             layers.Dense(128, use_bias=False),
             layers.BatchNormalization(),
