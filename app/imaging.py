@@ -79,12 +79,18 @@ def sniff_format(data: bytes) -> str:
     raise UnsupportedImageError(f"unsupported file type: expected a {SUPPORTED} image")
 
 
-def declared_png_pixels(data: bytes) -> int | None:
-    """Width x height as a PNG's header states it (fixed offsets: no decoding, ~1 us); None for other data."""
+def declared_png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG's header states it (fixed offsets: no decoding, ~1 us); None for other data."""
     if len(data) < 24 or not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", data[16:24])
-    return int(width) * int(height)
+    return int(width), int(height)
+
+
+def declared_png_pixels(data: bytes) -> int | None:
+    """Width x height as a PNG's header states it; None for other data."""
+    size = declared_png_size(data)
+    return None if size is None else size[0] * size[1]
 
 
 # Chunks a plain grayscale PNG may carry that do not change what its pixels mean: text, resolution, time stamp.
@@ -101,9 +107,10 @@ def plain_png_pixels(data: bytes, limits: Limits) -> np.ndarray | None:
     ~10 us of decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder ("zip"),
     which undoes every PNG filter type. Same pixels, a third of the time.
     """
-    if not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR" or data[24:29] != GRAY_8BIT_HEADER:
+    size = declared_png_size(data)
+    if size is None or data[24:29] != GRAY_8BIT_HEADER:
         return None
-    width, height = struct.unpack(">II", data[16:24])
+    width, height = size
     if not 0 < width * height <= limits.max_pixels:
         return None
     image_data: list[bytes] = []

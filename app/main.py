@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         # The hot routes sit on the app's own router: FastAPI serves an included router's routes through an extra
-        # routing layer per request (about 40 us of the ~1.2 ms a prediction costs; docs/benchmark.md).
+        # routing layer per request (about 40 us, measured when a prediction cost ~1.2 ms; docs/benchmark.md).
         routes=predict.router.routes,
     )
     app.state.service = None
