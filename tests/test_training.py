@@ -153,7 +153,9 @@ def test_bad_data_stops_with_one_line(tmp_path: Path, mnist_path: Path, damage, 
     damage(data)
     result = run_cli("--data-dir", str(data), "--output", str(tmp_path / "out"), "--epochs", "1")
     assert result.returncode == 2
-    last_line = result.stderr.strip().splitlines()[-1]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # found before TensorFlow's start-up logs could come first
+    last_line = lines[0]
     assert last_line.startswith(f"error: {data / message.split(':')[0]}:{message.split(':', 1)[1]}"), last_line
     assert not (tmp_path / "out" / "1").exists()
 
@@ -164,6 +166,7 @@ def test_unwritable_output_is_refused_before_training(tmp_path: Path, mnist_path
     result = run_cli("--data-dir", str(mnist_path), "--output", str(blocker / "mnist"))
     assert result.returncode == 2
     assert "output folder is not writable" in result.stderr and "Epoch" not in result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_existing_versions_are_never_overwritten(tmp_path: Path) -> None:
@@ -247,3 +250,13 @@ def test_predict_command_reads_image_files() -> None:
     assert lines[0].count(":0.") + lines[0].count(":1.") == 10  # all ten probabilities are printed
     broken = run_cli("predict", "models/mnist/1", str(ROOT / "README.md"))
     assert broken.returncode == 2 and "unsupported file type" in broken.stderr
+
+
+def test_help_lists_the_commands_and_options_default_to_train() -> None:
+    overview = run_cli("--help")
+    assert overview.returncode == 0, overview.stderr
+    assert all(command in overview.stdout for command in ("train", "evaluate", "predict"))
+    train_help = run_cli("train", "--help")
+    assert train_help.returncode == 0 and "--epochs" in train_help.stdout
+    misspelt = run_cli("--epochs", "three")  # options alone go to `train`, whose parser names the bad value
+    assert misspelt.returncode == 2 and "invalid int value: 'three'" in misspelt.stderr

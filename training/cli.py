@@ -1,6 +1,7 @@
 """Command line: `python -m training [train] ...`, `... evaluate MODEL_DIR`, `... predict MODEL_DIR IMAGE...`.
 
-Errors in the data or the output folder end the job before training with one line on stderr and exit code 2.
+Errors in the data or the output folder end the job before TensorFlow is imported, with one line on stderr and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from training.contract import ARCHITECTURES
-from training.data import DataError
-from training.export import OutputError
+from training.data import DataError, load_from_dir
+from training.export import OutputError, check_writable
 
 EXIT_BAD_INPUT = 2
 COMMANDS = ("train", "evaluate", "predict")
@@ -36,15 +38,39 @@ def data_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def train_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
+        description="Train a digit classifier on MNIST and export it as the next version of a SavedModel, "
+        "re-measure an exported version, or classify image files with one. Without a command, 'train' runs.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_train_command(commands)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="re-measure a SavedModel on the 10,000 MNIST test images",
+        description="Re-measure an exported SavedModel on the 10,000 MNIST test images.",
+    )
+    evaluate.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
+    data_dir_option(evaluate)
+    predict = commands.add_parser(
+        "predict",
+        help="print each image's probabilities and digit",
+        description="Print each image's class probabilities and predicted digit, after "
+        "the same preprocessing the service applies.",
+    )
+    predict.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
+    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    return parser
+
+
+def add_train_command(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train and export the next version (the default command)",
         description="Train a digit classifier on MNIST and export it as the next version of a SavedModel "
         "under --output, with metrics.json and report pictures beside it.",
-        epilog="Other commands: 'python -m training evaluate MODEL_DIR' re-measures a SavedModel on the test set; "
-        "'python -m training predict MODEL_DIR IMAGE...' prints each image's probabilities and class.",
     )
-    parser.add_argument("command", nargs="?", choices=["train"], help=argparse.SUPPRESS)
     parser.add_argument(
         "--arch",
         choices=ARCHITECTURES,
@@ -84,33 +110,13 @@ def train_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="training images held out for the per-epoch validation curves (default 5000)",
     )
-    return parser
-
-
-def evaluate_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training evaluate",
-        description="Re-measure an exported SavedModel on the 10,000 MNIST test images.",
-    )
-    parser.add_argument("command", choices=["evaluate"], help=argparse.SUPPRESS)
-    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
-    data_dir_option(parser)
-    return parser
-
-
-def predict_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training predict",
-        description="Print each image's class probabilities and predicted digit, after "
-        "the same preprocessing the service applies.",
-    )
-    parser.add_argument("command", choices=["predict"], help=argparse.SUPPRESS)
-    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
-    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    return parser
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # The output folder and local data files are checked before TensorFlow is imported: a mistake there ends the
+    # job with one line, not after TensorFlow's start-up logs.
+    check_writable(args.output)
+    data = load_from_dir(args.data_dir) if args.data_dir is not None else None
     from training.train import ARCH_DEFAULTS, TrainConfig, train  # TensorFlow loads only when it is needed
 
     defaults = ARCH_DEFAULTS[args.arch]
@@ -126,7 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
         train_limit=args.train_limit,
         validation_size=args.validation_size,
     )
-    result = train(config)
+    result = train(config, data)
     m = result.metrics
     print(
         f"\n{'=' * 60}\n"
@@ -180,10 +186,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else "train"
-    parser = {"train": train_parser, "evaluate": evaluate_parser, "predict": predict_parser}[command]()
-    args = parser.parse_args(argv)
-    runner = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}[command]
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "train")  # options alone mean the default command
+    args = build_parser().parse_args(argv)
+    runner = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}[args.command]
     try:
         return runner(args)
     except (DataError, OutputError) as error:

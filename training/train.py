@@ -120,9 +120,10 @@ def describe(config: TrainConfig, data: Mnist, model: keras.Model, history: dict
     }
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
+    """`data`, when given, is MNIST already loaded from `config.data_dir` (the command line checks it first)."""
     check_writable(config.output)
-    data = load_mnist(config.data_dir)
+    data = data if data is not None else load_mnist(config.data_dir)
     make_deterministic(config.seed)
     train_x, train_y, val_x, val_y = split_training_data(data, config)
     dataset = training_dataset(train_x, train_y, config)
