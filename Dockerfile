@@ -41,8 +41,7 @@ RUN python -m pip --python /opt/venv/bin/python install -c constraints.txt 'matp
 # ---- runtime: what both final images share (no compilers, no pip in the venv, a non-root user) ----
 FROM ${BASE_IMAGE} AS runtime
 # HOME and MPLCONFIGDIR point at /tmp: with a read-only root filesystem /tmp is the one writable place
-# (podman --read-only mounts a tmpfs there; docker-compose.yml and k8s/ declare one). Uploads over 1 MiB
-# are spooled there too.
+# (podman --read-only mounts a tmpfs there; docker-compose.yml and k8s/ declare one).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -8,7 +8,7 @@ MNIST_DATA_DIR ?= $(wildcard $(abspath ../shared/data/mnist))
 IMAGE ?= mnist-service:latest
 export MNIST_DATA_DIR
 
-.PHONY: help install test lint format serve train bench image clean
+.PHONY: help install test lint format serve train bench screenshot image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ train: install  ## train the default CNN into the next version under models/mnis
 
 bench: install  ## benchmark /predict against the floor and the direct baseline; writes docs/benchmark.md
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+screenshot: install  ## redraw docs/screenshot.png with the drawing page in Chromium (the README's picture)
+	SCREENSHOT=$(abspath docs/screenshot.png) $(BIN)/python -m pytest tests/test_ui.py -q -k screenshot
 
 image:  ## build the container image (docker, or podman where there is no Docker engine)
 	@# podman's default OCI format would drop the image's HEALTHCHECK; --format docker keeps it
