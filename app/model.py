@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import sys
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app.tf_import import import_tensorflow
 
 log = logging.getLogger(__name__)
 
@@ -55,52 +54,6 @@ def choose_version(model_dir: Path, pinned: int | None) -> int:
     if pinned not in versions:
         raise ModelLoadError(f"MODEL_VERSION={pinned} not found under {model_dir}/ (available: {versions})")
     return pinned
-
-
-# Parts of `import tensorflow` that loading and calling a SavedModel never uses. Keras's optimizers are imported
-# eagerly for code that trains or saves Keras models (about a second and 50-80 MB per worker, measured when added).
-# The public API namespaces below are ~500 modules (tf.__internal__ alone pulls in distribution-strategy test
-# helpers; tf.compat re-imports a copy of the v2 API): skipping them takes import + load + first call from about
-# 4.0 to 3.5 s of CPU on one core (medians of 3; the machine's noise is +-0.4 s). tf.nn alone imports the legacy
-# tf.keras for its RNN cell wrappers (~180 modules): lazy, the import went from 3.15 to 2.66 s (medians of 5).
-# tf.lite and tf.distribute stay: the real packages tensorflow/lite and tensorflow/distribute share their names, and
-# Python sets such a package over a lazy namespace when something imports from it.
-SKIPPED_IMPORTS = ("keras.src.optimizers",)
-LAZY_NAMESPACES = (
-    "__internal__", "compat", "summary", "tpu", "feature_column", "data", "xla", "mlir", "quantization", "audio",
-    "signal", "nn", "profiler", "test", "raw_ops", "linalg", "experimental", "debugging", "random", "train", "io",
-)  # fmt: skip
-
-
-def import_tensorflow() -> Any:
-    """`import tensorflow`, minus what serving a SavedModel never needs.
-
-    The first import in a process runs with placeholders in sys.modules: None for SKIPPED_IMPORTS (an import of it
-    fails, which TensorFlow tolerates) and empty modules for LAZY_NAMESPACES. Right after, the placeholders are
-    removed and each namespace becomes a TensorFlow LazyLoader, so other code in the process (tests, training, an
-    embedding application) still gets the real `tf.data`, `tf.compat`, Keras ... on first use.
-    """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    placeholders: dict[str, types.ModuleType | None] = dict.fromkeys(SKIPPED_IMPORTS)
-    placeholders |= {api_module(name): types.ModuleType(api_module(name)) for name in LAZY_NAMESPACES}
-    for name, placeholder in placeholders.items():
-        sys.modules.setdefault(name, placeholder)  # type: ignore[arg-type]
-    try:
-        tf = importlib.import_module("tensorflow")
-    finally:
-        for name, placeholder in placeholders.items():
-            if sys.modules.get(name, ...) is placeholder:
-                del sys.modules[name]
-    lazy_loader = importlib.import_module("tensorflow.python.util.lazy_loader")
-    for name in LAZY_NAMESPACES:
-        if getattr(tf, name, None) is placeholders[api_module(name)]:
-            setattr(tf, name, lazy_loader.LazyLoader(name, vars(tf), api_module(name)))
-    return tf
-
-
-def api_module(namespace: str) -> str:
-    return f"tensorflow._api.v2.{namespace}"
 
 
 def configure_threads(intra_op: int, inter_op: int) -> None:

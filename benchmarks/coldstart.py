@@ -1,8 +1,9 @@
 """Where a worker's cold start goes: run in a fresh process, prints one JSON line of seconds per phase.
 
 The phases are those of `mnist-serve` up to ready, done the same way (the garbage collector paused as `mnist-serve`
-pauses it): the web stack and the app's modules, TensorFlow's import (app.model.import_tensorflow), reading the
-SavedModel, and the first model call (tracing and allocation).
+pauses it): the web stack and the app's modules, TensorFlow's import (app.tf_import.import_tensorflow, or the plain
+`import tensorflow` with the argument `plain`), reading the SavedModel, and the first model call (tracing and
+allocation).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 STARTED = time.perf_counter()
 
 import gc  # noqa: E402  (imports are what is being timed)
+import importlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -40,9 +42,10 @@ def main() -> None:
     create_app(settings)
     lap("web stack and app modules")
 
-    from app.model import SIGNATURE_NAME, choose_version, configure_threads, import_tensorflow
+    from app.model import SIGNATURE_NAME, choose_version, configure_threads
+    from app.tf_import import import_tensorflow
 
-    tf = import_tensorflow()
+    tf = importlib.import_module("tensorflow") if sys.argv[1:] == ["plain"] else import_tensorflow()
     configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
     lap("import tensorflow")
 

@@ -367,13 +367,14 @@ def specs(service_env: dict[str, str]) -> dict[str, ServerSpec]:
     }
 
 
-def cold_phases(plan: Plan, service_env: dict[str, str]) -> dict[str, float]:
-    """Median seconds per start-up phase over fresh `benchmarks.coldstart` processes on the server's core."""
+def cold_phases(plan: Plan, service_env: dict[str, str], *mode: str) -> dict[str, float]:
+    """Median seconds per start-up phase over fresh `benchmarks.coldstart` processes on the server's core; the mode
+    `plain` times TensorFlow's plain import instead of the service's trimmed one."""
     runs = []
     env = {**os.environ, **service_env, "TF_CPP_MIN_LOG_LEVEL": "2"}
     for _ in range(plan.cold_starts):
         done = subprocess.run(
-            ["taskset", "-c", str(plan.server_core), sys.executable, "-m", "benchmarks.coldstart"],
+            ["taskset", "-c", str(plan.server_core), sys.executable, "-m", "benchmarks.coldstart", *mode],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -689,13 +690,19 @@ def kept_notes(path: Path) -> str:
     return notes.strip() if marker else ""
 
 
-def breakdown_markdown(phases: dict[str, float], runs: int) -> str:
-    lines = ["| phase | seconds |", "| --- | ---: |"]
-    lines += [f"| {name} | {value:.2f} |" for name, value in phases.items() if name != "rss_mb"]
+def breakdown_markdown(phases: dict[str, float], plain: dict[str, float], runs: int) -> str:
+    lines = ["| phase | seconds (service) | seconds (plain `import tensorflow`) |", "| --- | ---: | ---: |"]
+    lines += [
+        f"| {name} | {value:.2f} | {plain.get(name, 0):.2f} |" for name, value in phases.items() if name != "rss_mb"
+    ]
     return (
-        f"`python -m benchmarks.coldstart` (pinned like the server, median of {runs} fresh processes) times what a "
-        "worker does before it can answer; the service's cold start above adds the interpreter's start and "
-        f"uvicorn's. Resident memory after warm-up: {phases.get('rss_mb', 0):.0f} MB.\n\n" + "\n".join(lines)
+        f"`python -m benchmarks.coldstart` (pinned like the server, median of {runs} fresh processes each way) "
+        "times what a worker does before it can answer; the service's cold start above adds the interpreter's "
+        "start and uvicorn's. The service imports TensorFlow through app/tf_import.py, which skips the API "
+        "namespaces and Keras modules that loading and calling a SavedModel never use; `python -m "
+        "benchmarks.coldstart plain` does the same start-up with the plain import, for comparison. Resident memory "
+        f"after warm-up: {phases.get('rss_mb', 0):.0f} MB (plain: {plain.get('rss_mb', 0):.0f} MB).\n\n"
+        + "\n".join(lines)
     )
 
 
@@ -866,7 +873,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         breakdown = None
         if "service" in chosen:
             print("cold start phases:", flush=True)
-            breakdown = breakdown_markdown(cold_phases(plan, service_env), plan.cold_starts)
+            breakdown = breakdown_markdown(
+                cold_phases(plan, service_env), cold_phases(plan, service_env, "plain"), plan.cold_starts
+            )
         tuning = None
         if args.tune:
             print("tuning:", flush=True)

@@ -1,20 +1,30 @@
-"""app.model.import_tensorflow: the serving import skips what serving never uses, and nothing is lost by it."""
+"""app.tf_import: the serving import skips what serving never uses, nothing is lost by it, and any surprise falls
+back to the plain import."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from typing import Any
 
 from tests.conftest import MODELS, ROOT
 
 # Run in a fresh interpreter: the test session itself has long imported TensorFlow the ordinary way.
 SCRIPT = f"""
-import json, sys
+import json, logging, sys
 import numpy as np
 from pathlib import Path
-from app.model import LAZY_NAMESPACES, DigitModel, api_module, import_tensorflow
+import app.tf_import
+from app.model import DigitModel
+from app.tf_import import LAZY_NAMESPACES, api_module, import_tensorflow
 
+warnings = []
+logging.getLogger("app.tf_import").addHandler(logging.Handler())
+logging.getLogger("app.tf_import").handlers[0].emit = lambda record: warnings.append(record.getMessage())
+if sys.argv[1] == "surprise":
+    # A release whose core needs a module the trimmed import skips.
+    app.tf_import.SKIPPED_IMPORTS = ("tensorflow.python.framework.ops",)
 tf = import_tensorflow()
 model = DigitModel(Path({str(MODELS / "mnist")!r}), "mnist")
 seven = np.zeros((1, 28, 28), np.float32)
@@ -32,13 +42,14 @@ dense = keras.layers.Dense(2)
 print(json.dumps({{
     "skipped": skipped, "optimizers_skipped": optimizers_skipped, "sum": float(probabilities.sum()),
     "total": total, "v1": v1, "half": half, "data_type": type(tf.data).__name__, "keras": keras.__version__,
+    "warnings": warnings,
 }}))
 """
 
 
-def test_serving_import_skips_unused_namespaces_and_keeps_them_usable() -> None:
+def run_fresh(case: str) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", SCRIPT, case],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -47,10 +58,27 @@ def test_serving_import_skips_unused_namespaces_and_keeps_them_usable() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def assert_tensorflow_whole(report: dict[str, Any]) -> None:
+    assert abs(report["sum"] - 1.0) < 1e-4  # the committed model loaded and answered
+    assert report["total"] == 6 and report["v1"] == "tensorflow._api.v2.compat.v1" and report["half"] == 0.5
+    assert report["data_type"] == "module"  # tf.data is the real module
+    assert report["keras"]
+
+
+def test_serving_import_skips_unused_namespaces_and_keeps_them_usable() -> None:
+    report = run_fresh("trimmed")
     assert {"compat", "__internal__", "nn"} <= set(report["skipped"])  # not imported to serve
     assert report["optimizers_skipped"]
-    assert abs(report["sum"] - 1.0) < 1e-4  # the model loaded and answered
-    assert report["total"] == 6 and report["v1"] == "tensorflow._api.v2.compat.v1" and report["half"] == 0.5
-    assert report["data_type"] == "module"  # the lazy placeholder was replaced by the real tf.data
-    assert report["keras"]
+    assert report["warnings"] == []
+    assert_tensorflow_whole(report)
+
+
+def test_a_failing_trimmed_import_falls_back_to_the_plain_one_and_says_so() -> None:
+    report = run_fresh("surprise")
+    assert len(report["warnings"]) == 1 and "importing it whole" in report["warnings"][0]
+    assert report["skipped"] == []  # the plain import loaded every namespace
+    assert_tensorflow_whole(report)

@@ -88,7 +88,8 @@ def test_a_worker_imports_tensorflow_without_keras() -> None:
     and Keras still imports normally afterwards in the same process."""
     script = (
         "import sys\n"
-        "from app.model import import_tensorflow, DigitModel\n"
+        "from app.model import DigitModel\n"
+        "from app.tf_import import import_tensorflow\n"
         "from pathlib import Path\n"
         "import_tensorflow()\n"
         "model = DigitModel(Path(sys.argv[1]), 'mnist')\n"

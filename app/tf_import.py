@@ -1,0 +1,65 @@
+"""`import tensorflow` for a process that only loads and calls SavedModels, with a plain import as the fallback.
+
+The only module of the service that touches TensorFlow's private layout: the generated API namespaces
+(`tensorflow._api.v2.<name>`) and its LazyLoader. Serving never uses most of those namespaces nor Keras's
+optimizers, so the first import runs with placeholders for them, and each namespace becomes a LazyLoader right
+after: other code in the process (tests, training, an embedding application) still gets the real `tf.data`,
+`tf.compat`, Keras ... on first use. Any surprise (a TensorFlow release that needs a skipped module, or a layout
+that moved) falls back to the ordinary `import tensorflow`, logged once. docs/benchmark.md ("Cold start") gives
+what the trimmed import saves.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import types
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Imported eagerly by Keras for code that trains or saves models; an import of a None entry fails, which
+# TensorFlow tolerates.
+SKIPPED_IMPORTS: tuple[str, ...] = ("keras.src.optimizers",)
+# Public API namespaces that loading and calling a SavedModel never touches. tf.lite and tf.distribute stay: the
+# real packages tensorflow/lite and tensorflow/distribute share their names, and Python sets such a package over a
+# lazy namespace when something imports from it.
+LAZY_NAMESPACES: tuple[str, ...] = (
+    "__internal__", "compat", "summary", "tpu", "feature_column", "data", "xla", "mlir", "quantization", "audio",
+    "signal", "nn", "profiler", "test", "raw_ops", "linalg", "experimental", "debugging", "random", "train", "io",
+)  # fmt: skip
+
+
+def api_module(namespace: str) -> str:
+    return f"tensorflow._api.v2.{namespace}"
+
+
+def import_tensorflow() -> Any:
+    """The `tensorflow` module: trimmed on a process's first import, the plain import if that fails in any way."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    try:
+        return trimmed_import()
+    except Exception as error:  # any surprise: the ordinary import is always correct, only slower
+        log.warning("trimmed TensorFlow import failed (%s: %s); importing it whole", type(error).__name__, error)
+        sys.modules.pop("tensorflow", None)
+        return importlib.import_module("tensorflow")
+
+
+def trimmed_import() -> Any:
+    placeholders: dict[str, types.ModuleType | None] = dict.fromkeys(SKIPPED_IMPORTS)
+    placeholders |= {api_module(name): types.ModuleType(api_module(name)) for name in LAZY_NAMESPACES}
+    for name, placeholder in placeholders.items():
+        sys.modules.setdefault(name, placeholder)  # type: ignore[arg-type]
+    try:
+        tf = importlib.import_module("tensorflow")
+    finally:
+        for name, placeholder in placeholders.items():
+            if sys.modules.get(name, ...) is placeholder:
+                del sys.modules[name]
+    lazy_loader = importlib.import_module("tensorflow.python.util.lazy_loader")
+    for name in LAZY_NAMESPACES:
+        if getattr(tf, name, None) is placeholders[api_module(name)]:
+            setattr(tf, name, lazy_loader.LazyLoader(name, vars(tf), api_module(name)))
+    return tf
