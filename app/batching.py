@@ -8,14 +8,20 @@ image.
 
 A batch is sent once the worker is free and either `max_batch` images are waiting, or the requests have stopped
 coming (none new for `quiet`), or the oldest request has waited `max_wait` (time spent behind the previous batch
-counts). Waiting out a burst matters on a busy single core: a model call costs 8-29 % less per image on 64
-images than on 16-22 (benchmarks/model_cost.py), and while the model waits the event loop gets the core to read the
-rest of the burst. The thread hand-offs cost one wake-up per batch, not one per request. Waiting only pays when
-company comes: after LONELY_BATCHES batches in a row of one request each, a request is sent at once until a batch
-holds several again (a single client gets the model's latency, not the model's plus `quiet`).
+counts). Waiting out a burst matters on a busy single core: a model call costs less per image on a full batch than
+on a small one (benchmarks/model_cost.py), and while the model waits the event loop gets the core to read the rest
+of the burst. The thread hand-offs cost one wake-up per batch, not one per request. Waiting only pays when company
+comes: after LONELY_BATCHES batches in a row of one request each, a request is sent at once until a batch holds
+several again (a single client gets the model's latency, not the model's plus `quiet`).
+
+A bulk request (more than `max_batch` images) is cut into chunks that take turns with the other requests: the
+small requests' batch, then a chunk of one bulk request, then the small requests again, and bulk requests among
+themselves in rotation. A chunk is `max_batch` images while the bulk work has the engine to itself, and an eighth
+of that while other requests share it, so that a small request never waits behind more than a short model call.
+Bulk work never waits for company: the model is never idle while it has rows to score.
 
 The queue is bounded in images: when full, `QueueFullError` is raised at once instead of building a backlog that
-would only time out later.
+would only time out later; a single request larger than the whole queue gets `JobTooLargeError`.
 """
 
 from __future__ import annotations
@@ -38,10 +44,21 @@ Predict = Callable[[np.ndarray], np.ndarray]
 Prepare = Callable[[], np.ndarray]
 Answer = np.ndarray | BaseException
 LONELY_BATCHES = 3
+# A bulk chunk is max_batch // SHARED_CHUNK_DIVISOR images while other requests use the engine: a small request then
+# waits behind an eighth of a full model call at most. The bulk request pays for it in a higher cost per image while
+# it shares the engine; alone, it runs at full batches again.
+SHARED_CHUNK_DIVISOR = 8
+# Other requests count as sharing the engine while one waits, or one arrived within this many seconds: a client
+# sending one request after another is between requests most of the time, yet it is there.
+SHARED_WINDOW_S = 0.1
 
 
 class QueueFullError(RuntimeError):
     """The engine has `max_queue` images waiting; the client should retry shortly."""
+
+
+class JobTooLargeError(ValueError):
+    """One request holds more images than the whole queue (`max_queue`); retrying cannot help."""
 
 
 class EngineStoppedError(RuntimeError):
@@ -52,12 +69,29 @@ class InferenceError(RuntimeError):
     """The model call for this request's batch failed."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    inputs: np.ndarray | Prepare  # float32 [count, 28, 28], or a function returning them (run on the worker)
+    inputs: np.ndarray | Prepare  # [count, 28, 28] pixels (uint8 or float32), or a function returning them
     count: int
     future: asyncio.Future[np.ndarray]
+    bulk: bool  # cut into chunks (more than max_batch images)
     enqueued: float = field(default_factory=time.perf_counter)
+    sent: int = 0  # rows handed to the worker so far
+    answered: int = 0  # rows whose probabilities are in `output`
+    output: np.ndarray | None = None  # a bulk job's probabilities, filled chunk by chunk
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows start:stop of one job, as one model call takes them."""
+
+    job: Job
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
 
 
 @dataclass(frozen=True)
@@ -66,7 +100,7 @@ class BatchReport:
 
     size: int
     seconds: float
-    queue_waits: list[float]  # one per request in the batch
+    queue_waits: list[float]  # one per request whose first rows are in the batch
     probabilities: np.ndarray | None  # None when the call failed
 
 
@@ -92,15 +126,18 @@ class BatchingEngine:
         self.max_queue = max_queue
         self.stats = BatchStats()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: deque[Job] = deque()
+        self._waiting: deque[Job] = deque()  # small jobs, sent whole, oldest first
         self._waiting_images = 0
+        self._bulk: deque[Job] = deque()  # bulk jobs with rows not yet sent, in their turn order
+        self._bulk_turn = False  # the next batch is a bulk chunk when both kinds wait
+        self._last_small = -SHARED_WINDOW_S  # arrival time of the latest small job
         self._pending = 0  # images waiting or running
         self._worker_busy = False
-        self._lonely = 0  # batches in a row that held a single request
+        self._lonely = 0  # small batches in a row that held a single request
         self._timer: asyncio.TimerHandle | None = None
         self._accepting = True
         self._idle = asyncio.Event()  # set whenever nothing is waiting or running (close() waits for it)
-        self._inbox: queue.SimpleQueue[list[Job] | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[list[Part] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="batching-engine", daemon=True)
         self._thread.start()
 
@@ -109,25 +146,36 @@ class BatchingEngine:
         return self._pending
 
     async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities [k, 10] for `images` [k, 28, 28], computed in a shared batch."""
+        """Probabilities float32 [k, 10] for `images` [k, 28, 28] (float32, or uint8 kept so until its batch runs:
+        a bulk request waits in a quarter of the memory)."""
         return await self._submit(images, len(images))
 
     async def predict_prepared(self, prepare: Prepare, count: int) -> np.ndarray:
         """Probabilities [count, 10] for the images `prepare()` returns; it runs on the worker thread, so it must be
-        quick (it delays the batch). If it raises, this request fails with that error and the batch goes on."""
+        quick (it delays the batch). If it raises, this request fails with that error and the batch goes on. The
+        images go into one model call whatever their count."""
         return await self._submit(prepare, count)
 
     async def _submit(self, inputs: np.ndarray | Prepare, count: int) -> np.ndarray:
         loop = self._bind_loop()
         if not self._accepting:
             raise EngineStoppedError("the service is shutting down")
+        if count > self.max_queue:
+            raise JobTooLargeError(
+                f"{count} images in one request; the queue holds at most {self.max_queue} (QUEUE_MAX_IMAGES)"
+            )
         if self._pending + count > self.max_queue:
             raise QueueFullError(f"{self._pending} images are already waiting (limit {self.max_queue})")
-        job = Job(inputs, count, loop.create_future())
+        bulk = count > self.max_batch and not callable(inputs)
+        job = Job(inputs, count, loop.create_future(), bulk)
         self._pending += count
         self._idle.clear()
-        self._waiting.append(job)
-        self._waiting_images += count
+        if bulk:
+            self._bulk.append(job)
+        else:
+            self._waiting.append(job)
+            self._waiting_images += count
+            self._last_small = job.enqueued
         if not self._worker_busy:
             self._schedule()
         return await job.future
@@ -141,8 +189,12 @@ class BatchingEngine:
         return loop
 
     def _schedule(self) -> None:
-        """The worker is idle: send a batch now if it is full, the requests have stopped coming or the oldest has
-        waited max_wait; else look again when the earlier of the last two is due (a new arrival moves it)."""
+        """The worker is idle: send a batch now if bulk rows wait, the batch is full, the requests have stopped
+        coming or the oldest has waited max_wait; else look again when the earlier of the last two is due (a new
+        arrival moves it)."""
+        if self._bulk or not self._waiting:
+            self._dispatch()
+            return
         oldest, newest = self._waiting[0], self._waiting[-1]  # requests join at the end: newest = last arrival
         due = min(oldest.enqueued + self.max_wait_s, newest.enqueued + self.quiet_s)
         alone = self._lonely >= LONELY_BATCHES and len(self._waiting) == 1
@@ -158,39 +210,80 @@ class BatchingEngine:
             self._schedule()
 
     def _dispatch(self) -> None:
-        """Hand the worker the oldest waiting jobs, up to max_batch images (a job is never split; one larger than
-        max_batch goes alone)."""
+        """Hand the worker its next batch: the small jobs' or a bulk chunk, taking turns when both wait."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._worker_busy or not self._waiting:
+        if self._worker_busy:
             return
-        first = self._waiting.popleft()
-        batch, size = [first], first.count
-        while self._waiting and size + self._waiting[0].count <= self.max_batch:
-            job = self._waiting.popleft()
-            batch.append(job)
-            size += job.count
-        self._waiting_images -= size
+        self._drop_abandoned_bulk()
+        if self._bulk and (self._bulk_turn or not self._waiting):
+            batch = self._bulk_chunk()
+        elif self._waiting:
+            batch = self._small_batch()
+        else:
+            return
+        self._bulk_turn = not batch[0].job.bulk
         self._worker_busy = True
         self._inbox.put(batch)
 
-    def _finished(self, batch: list[Job], answers: list[Answer]) -> None:
+    def _small_batch(self) -> list[Part]:
+        """The oldest waiting small jobs, whole, up to max_batch images."""
+        first = self._waiting.popleft()
+        batch, size = [Part(first, 0, first.count)], first.count
+        while self._waiting and size + self._waiting[0].count <= self.max_batch:
+            job = self._waiting.popleft()
+            batch.append(Part(job, 0, job.count))
+            size += job.count
+        self._waiting_images -= size
+        return batch
+
+    def _bulk_chunk(self) -> list[Part]:
+        """The next rows of the bulk job whose turn it is; it goes to the back of the rotation if rows are left."""
+        job = self._bulk.popleft()
+        shared = bool(self._waiting) or time.perf_counter() - self._last_small < SHARED_WINDOW_S
+        size = max(1, self.max_batch // SHARED_CHUNK_DIVISOR) if shared else self.max_batch
+        part = Part(job, job.sent, min(job.count, job.sent + size))
+        job.sent = part.stop
+        if job.sent < job.count:
+            self._bulk.append(job)
+        return [part]
+
+    def _drop_abandoned_bulk(self) -> None:
+        """Bulk jobs already answered (a chunk failed) or cancelled send no more rows."""
+        for job in [job for job in self._bulk if job.future.done()]:
+            self._bulk.remove(job)
+            self._pending -= job.count - job.sent
+
+    def _finished(self, batch: list[Part], answers: list[Answer]) -> None:
         """On the loop: the worker is done with `batch`. Answer its callers, then see to the next batch."""
         self._worker_busy = False
-        self._lonely = self._lonely + 1 if len(batch) == 1 else 0
-        self._pending -= sum(job.count for job in batch)
-        for job, answer in zip(batch, answers, strict=True):
-            if job.future.cancelled():  # the client went away; nothing to deliver
-                continue
-            if isinstance(answer, BaseException):
-                job.future.set_exception(answer)
-            else:
-                job.future.set_result(answer)
-        if self._waiting:
+        if not batch[0].job.bulk:
+            self._lonely = self._lonely + 1 if len(batch) == 1 else 0
+        for part, answer in zip(batch, answers, strict=True):
+            self._pending -= part.size
+            self._deliver(part, answer)
+        if self._waiting or self._bulk:
             self._schedule()
-        elif self._pending == 0:
+        if self._pending == 0:
             self._idle.set()
+
+    @staticmethod
+    def _deliver(part: Part, answer: Answer) -> None:
+        job = part.job
+        if job.future.done():  # the client went away, or an earlier chunk failed: nothing to deliver
+            return
+        if isinstance(answer, BaseException):
+            job.future.set_exception(answer)
+        elif not job.bulk:
+            job.future.set_result(answer)
+        else:
+            if job.output is None:
+                job.output = np.empty((job.count, *answer.shape[1:]), dtype=answer.dtype)
+            job.output[part.start : part.stop] = answer
+            job.answered += part.size
+            if job.answered == job.count:
+                job.future.set_result(job.output)
 
     # ---------------------------------------------------------------- worker thread
 
@@ -200,9 +293,9 @@ class BatchingEngine:
             assert self._loop is not None  # a batch exists only after a caller bound the loop
             self._loop.call_soon_threadsafe(self._finished, batch, answers)
 
-    def _run_batch(self, batch: list[Job]) -> list[Answer]:
-        failures = [self._prepare(job) for job in batch]
-        ready = [job for job, failure in zip(batch, failures, strict=True) if failure is None]
+    def _run_batch(self, batch: list[Part]) -> list[Answer]:
+        failures = [self._prepare(part.job) for part in batch]
+        ready = [part for part, failure in zip(batch, failures, strict=True) if failure is None]
         results = iter(self._run_model(ready) if ready else [])
         return [failure if failure is not None else next(results) for failure in failures]
 
@@ -218,24 +311,27 @@ class BatchingEngine:
                 return error
         return None
 
-    def _run_model(self, jobs: list[Job]) -> list[Answer]:
+    def _run_model(self, parts: list[Part]) -> list[Answer]:
         started = time.perf_counter()
-        arrays = [job.inputs for job in jobs if isinstance(job.inputs, np.ndarray)]
-        batch = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        arrays = [rows_of(part) for part in parts]
+        batch = (
+            np.concatenate(arrays, dtype=np.float32) if len(arrays) > 1 else arrays[0].astype(np.float32, copy=False)
+        )
         probabilities: np.ndarray | None = None
         answers: list[Answer]
         try:
             probabilities = self._predict(batch)
-            offsets = np.cumsum([0] + [job.count for job in jobs])
+            offsets = np.cumsum([0] + [part.size for part in parts])
             answers = [probabilities[start:end] for start, end in itertools.pairwise(offsets)]
         except Exception as error:  # the model failed: fail this batch's requests only, keep serving
             log.exception("model call failed for a batch of %d images", len(batch))
             self.stats.failures += 1
-            answers = [InferenceError(f"inference failed: {type(error).__name__}") for _ in jobs]
+            answers = [InferenceError(f"inference failed: {type(error).__name__}") for _ in parts]
         finished = time.perf_counter()
         self.stats.batches += 1
         self.stats.images += len(batch)
-        report = BatchReport(len(batch), finished - started, [started - job.enqueued for job in jobs], probabilities)
+        waits = [started - part.job.enqueued for part in parts if part.start == 0]
+        report = BatchReport(len(batch), finished - started, waits, probabilities)
         for observe in self.stats.observers:
             observe(report)
         return answers
@@ -249,3 +345,9 @@ class BatchingEngine:
             await self._idle.wait()
         self._inbox.put(None)
         await asyncio.to_thread(self._thread.join)
+
+
+def rows_of(part: Part) -> np.ndarray:
+    inputs = part.job.inputs
+    assert isinstance(inputs, np.ndarray)  # prepared on the worker before the model runs
+    return inputs if part.size == len(inputs) else inputs[part.start : part.stop]

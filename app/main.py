@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -17,11 +17,12 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.model import ModelLoadError, configure_threads
 from app.service import Service, collector_paused
 from app.settings import Settings, get_settings
-from app.uploads import BodyLimitMiddleware
+from app.uploads import BodyLimit, BodyLimitMiddleware
 
 log = logging.getLogger("app")
 
 MULTIPART_SLACK = 64 * 1024  # room for the multipart boundary and part headers around one file
+PROTOCOL_PREFIXES = ("/v1/", "/v2/")  # TensorFlow Serving's and the Open Inference Protocol's routes
 
 DESCRIPTION = """
 Handwritten-digit recognition: upload an image of a digit, get the ten class probabilities.
@@ -38,11 +39,14 @@ def package_version() -> str:
         return "0.0.0+local"
 
 
-def body_limits(settings: Settings):  # type: ignore[no-untyped-def]
-    single = settings.max_upload_bytes + MULTIPART_SLACK
-    batch = settings.max_batch_files * settings.max_upload_bytes + MULTIPART_SLACK
+def body_limits(settings: Settings) -> Callable[[str], BodyLimit]:
+    single = BodyLimit(settings.max_upload_bytes + MULTIPART_SLACK, "MAX_UPLOAD_BYTES")
+    batch = BodyLimit(settings.max_batch_bytes, "MAX_BATCH_BYTES")
+    tensors = BodyLimit(settings.max_tensor_bytes, "MAX_TENSOR_BYTES", error_key="error")
 
-    def limit_for(path: str) -> int:
+    def limit_for(path: str) -> BodyLimit:
+        if path.startswith(PROTOCOL_PREFIXES):
+            return tensors
         return batch if path.endswith("/batch") else single
 
     return limit_for

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 from fastapi import Request
@@ -23,6 +24,11 @@ from app.settings import Settings
 # saved cost more than the work. Anything else (JPEG, larger PNGs) is decoded on a decoder thread first, so a slow
 # image never holds up other requests' batch.
 INLINE_MAX_PIXELS = 64 * 64
+
+# Tensor bodies up to this size are decoded on the event loop; a larger JSON tensor (thousands of numbers per image)
+# is parsed on a decoder thread, where the interpreter's thread switching lets the loop go on serving meanwhile.
+INLINE_DECODE_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -114,6 +120,12 @@ class Service:
     async def preprocess(self, data: bytes) -> np.ndarray:
         """Decode and normalise on a decoder thread: Pillow and NumPy work must not stall the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.decoders, preprocess, data, self.limits)
+
+    async def decode(self, work: Callable[[], T], size: int) -> T:
+        """`work()`, a request body's decoding: inline for a small body, on a decoder thread for a large one."""
+        if size <= INLINE_DECODE_BYTES:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self.decoders, work)
 
     async def classify(self, files: Sequence[bytes]) -> Classified:
         """Uploaded images -> what the model saw and its probabilities, decoded off the event loop."""

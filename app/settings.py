@@ -34,25 +34,41 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         40_000_000, ge=1, description="Largest accepted width x height, checked before decoding."
     )
-    max_batch_files: int = Field(64, ge=1, description="Most files accepted by one POST /predict/batch.")
+    max_batch_files: int = Field(10_000, ge=1, description="Most files accepted by one POST /predict/batch.")
+    max_batch_bytes: int = Field(
+        32 * MIB,
+        ge=1,
+        description="Largest POST /predict/batch body, in bytes: all its files with their multipart headers.",
+    )
+    max_tensor_bytes: int = Field(
+        32 * MIB,
+        ge=1,
+        description="Largest tensor request body (TensorFlow Serving and Open Inference Protocol routes), in bytes, "
+        "after decompression; it holds 10,000 MNIST images as binary FP32.",
+    )
     batch_max_size: int = Field(
         64,
         ge=1,
-        description="Most images the engine puts into one model call (sweeps in docs/benchmark.md: 16-128 are within "
-        "run-to-run noise at 64 connections, 8 loses about a quarter).",
+        description="Most images the engine puts into one model call; larger requests are cut into calls of this "
+        "size, which take turns with other requests.",
     )
     batch_max_wait_ms: float = Field(
         50.0,
         ge=0,
         description="Longest a request waits for company while the model is free, from its arrival (a lone "
-        "client's requests stop waiting after 3 batches alone).",
+        "client's requests stop waiting after a few batches alone).",
     )
     batch_quiet_ms: float = Field(
         1.0,
         ge=0,
         description="A waiting batch is sent once no new request has come for this long: the burst is over.",
     )
-    queue_max_images: int = Field(1024, ge=1, description="Images waiting for the model before new requests get 503.")
+    queue_max_images: int = Field(
+        50_000,
+        ge=1,
+        description="Images waiting for the model before new requests get 503; one request larger than this gets 413. "
+        "It holds the largest tensor request (MAX_TENSOR_BYTES of UINT8 pixels).",
+    )
     log_level: str = Field("info", description="Python logging level: debug, info, warning, error.")
     host: str = Field("127.0.0.1", description="Address to listen on (the container sets 0.0.0.0).")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")

@@ -1,8 +1,11 @@
 """The serving protocols' tensor encodings -> what the model takes. Pure functions: no HTTP, no model.
 
-Each decoder returns a list of items, one per image: either a float32 [28, 28] pixel array, ready as it is, or the
-bytes of an encoded image, which the caller sends through `app.imaging.preprocess` like an upload to /predict.
-Every problem raises `TensorError` with a message meant for the client (the routers answer it with a 400).
+Each decoder returns either the pixels of every image as one array [N, 28, 28] (uint8 when they are whole numbers:
+a bulk request waits for the model in a quarter of float32's memory), or a list of items, one per image: a
+[28, 28] pixel array, or the bytes of an encoded image, which the caller sends through
+`app.imaging.preprocess` like an upload to /predict. Numeric tensors are read whole by NumPy, not value by value, so
+decoding is not what limits a request of thousands of images. Every problem raises `TensorError` with a message
+meant for the client (the routers answer it with a 400).
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import math
 import struct
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from typing import Any
 
 import numpy as np
 
 SIDE = 28
-Item = np.ndarray | bytes  # a [28, 28] float32 pixel array, or an encoded image file
+Item = np.ndarray | bytes  # a [28, 28] pixel array (uint8 or float32), or an encoded image file
+Decoded = np.ndarray | list[Item]  # all the pixels [N, 28, 28], or one item per image
 
 # Open Inference Protocol datatypes accepted for the image input, with their little-endian NumPy dtype.
 V2_NUMERIC: dict[str, np.dtype] = {"UINT8": np.dtype("<u1"), "FP32": np.dtype("<f4")}
@@ -30,29 +35,32 @@ class TensorError(ValueError):
 
 
 class RequestTooLargeError(TensorError):
-    """More images in one request than MAX_BATCH_FILES allows, or a body inflating past the limit (answered 413)."""
+    """A body inflating past MAX_TENSOR_BYTES (answered 413)."""
 
 
 def check_pixels(array: np.ndarray, what: str) -> np.ndarray:
-    """float32 [N, 28, 28] with every value a finite pixel 0-255 (NaN would reach the JSON answer as invalid JSON)."""
+    """[N, 28, 28] with every value a finite pixel 0-255 (NaN would reach the JSON answer as invalid JSON): whole
+    numbers as uint8, which wait for the model in a quarter of float32's memory; fractions as float32."""
     if array.ndim != 3 or array.shape[1:] != (SIDE, SIDE) or array.shape[0] == 0:
         raise TensorError(f"{what} has shape {list(array.shape)}; expected [N, 28, 28] with N >= 1")
+    if array.dtype == np.uint8:
+        return array
     if not np.isfinite(array).all():
         raise TensorError(f"{what} holds NaN or infinite values; pixels must be numbers 0-255")
     if array.size and (array.min() < 0 or array.max() > 255):
         raise TensorError(f"{what} holds values outside 0-255; send raw pixels (background 0, ink 255)")
-    return array.astype(np.float32, copy=False)
+    return array.astype(np.uint8 if array.dtype.kind in "iu" else np.float32, copy=False)
 
 
 def numeric_array(value: Any, what: str) -> np.ndarray:
-    """A rectangular nested JSON list of numbers as float64 (bools and strings are refused)."""
+    """A rectangular nested JSON list of numbers, as NumPy reads it (int64 or float64; bools and strings refused)."""
     try:
         array = np.asarray(value)
-    except ValueError:  # ragged nesting
+    except (ValueError, OverflowError):  # ragged nesting, or integers beyond 64 bits
         raise TensorError(f"{what} is not a rectangular array of numbers") from None
     if array.dtype.kind not in "iuf":
         raise TensorError(f"{what} must hold numbers only")
-    return array.astype(np.float64, copy=False)
+    return array
 
 
 def decode_b64(text: Any, what: str) -> bytes:
@@ -65,11 +73,6 @@ def decode_b64(text: Any, what: str) -> bytes:
     if not data:
         raise TensorError(f"{what}: the base64 string is empty")
     return data
-
-
-def check_count(count: int, limit: int) -> None:
-    if count > limit:
-        raise RequestTooLargeError(f"{count} images in one request; the limit is {limit} (MAX_BATCH_FILES)")
 
 
 # --- TensorFlow Serving (REST v1) -----------------------------------------------------------------------------
@@ -89,7 +92,7 @@ def tfserving_item(value: Any, input_name: str, where: str) -> Item:
     return check_pixels(array[None], where)[0]
 
 
-def tfserving_items(body: Any, input_name: str, limit: int) -> tuple[list[Item], str]:
+def tfserving_items(body: Any, input_name: str) -> tuple[Decoded, str]:
     """The items of a :predict body and its format: 'row' (instances) or 'columnar' (inputs)."""
     if not isinstance(body, dict):
         raise TensorError("the request body must be a JSON object with 'instances' or 'inputs'")
@@ -105,9 +108,12 @@ def tfserving_items(body: Any, input_name: str, limit: int) -> tuple[list[Item],
             value = value[input_name]
     if not isinstance(value, list) or not value:
         raise TensorError(f"'{key}' must be a non-empty list of images (each 28x28 pixels or {{\"b64\": ...}})")
-    check_count(len(value), limit)
+    layout = "row" if key == "instances" else "columnar"
+    if all(isinstance(item, list) for item in value):  # pixels only: read as one tensor
+        with suppress(TensorError):  # a bad image is named by the reading one by one below
+            return check_pixels(numeric_array(value, f"'{key}'"), f"'{key}'"), layout
     items = [tfserving_item(item, input_name, f"{key}[{index}]") for index, item in enumerate(value)]
-    return items, "row" if key == "instances" else "columnar"
+    return items, layout
 
 
 # --- Open Inference Protocol (KServe V2), JSON and binary tensor data ------------------------------------------
@@ -154,8 +160,8 @@ def flatten_json(data: Any, name: str) -> list[Any]:
     return flat
 
 
-def v2_items(spec: Any, raw: bytes | None, input_name: str, limit: int) -> list[Item]:
-    """One request input (JSON data, or `raw` binary data) -> items. UINT8/FP32 [N, 28, 28] or BYTES [N] / [N, 1]."""
+def v2_items(spec: Any, raw: bytes | None, input_name: str) -> Decoded:
+    """One request input (JSON data, or `raw` binary data) -> images. UINT8/FP32 [N, 28, 28] or BYTES [N] / [N, 1]."""
     if not isinstance(spec, dict):
         raise TensorError("each entry of 'inputs' must be an object with name, shape, datatype and data")
     name = spec.get("name")
@@ -170,7 +176,6 @@ def v2_items(spec: Any, raw: bytes | None, input_name: str, limit: int) -> list[
     if datatype == "BYTES":
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or count == 0:
             raise TensorError(f"input '{name}': BYTES shape {shape}; expected [N] or [N, 1] with N >= 1")
-        check_count(count, limit)
         if raw is not None:
             return list(split_bytes_elements(raw, count, name))
         elements = flatten_json(spec.get("data"), name)
@@ -180,24 +185,32 @@ def v2_items(spec: Any, raw: bytes | None, input_name: str, limit: int) -> list[
 
     if len(shape) != 3 or shape[1:] != [SIDE, SIDE] or shape[0] == 0:
         raise TensorError(f"input '{name}': shape {shape}; expected [N, 28, 28] with N >= 1")
-    check_count(shape[0], limit)
-    dtype = V2_NUMERIC[datatype]
+    what = f"input '{name}'"
     if raw is not None:
+        dtype = V2_NUMERIC[datatype]
         if len(raw) != count * dtype.itemsize:
             raise TensorError(
-                f"input '{name}': {len(raw)} bytes of binary data, but {datatype} {shape} takes "
-                f"{count * dtype.itemsize}"
+                f"{what}: {len(raw)} bytes of binary data, but {datatype} {shape} takes {count * dtype.itemsize}"
             )
-        array = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(np.float64)
-    else:
-        values = flatten_json(spec.get("data"), name)
-        if len(values) != count:
-            raise TensorError(f"input '{name}': {len(values)} values in 'data' but the shape holds {count}")
-        array = numeric_array(values, f"input '{name}'")
-        if datatype == "UINT8" and not np.array_equal(array, np.round(array)):
-            raise TensorError(f"input '{name}': UINT8 data must be whole numbers 0-255")
-        array = array.reshape(shape)
-    return list(check_pixels(array, f"input '{name}'"))
+        return check_pixels(np.frombuffer(raw, dtype=dtype).reshape(shape), what)
+    array = json_values(spec.get("data"), count, name)
+    if datatype == "UINT8" and array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise TensorError(f"{what}: UINT8 data must be whole numbers 0-255")
+    return check_pixels(array.reshape(shape), what)
+
+
+def json_values(data: Any, count: int, name: str) -> np.ndarray:
+    """The numbers of a JSON `data` list, nested as the shape or flat, read by NumPy in one call; data nested any
+    other way is flattened first."""
+    if not isinstance(data, list):
+        raise TensorError(f"input '{name}': 'data' must be a list")
+    try:
+        array = numeric_array(data, f"input '{name}'")
+    except TensorError:
+        array = numeric_array(flatten_json(data, name), f"input '{name}'")
+    if array.size != count:
+        raise TensorError(f"input '{name}': {array.size} values in 'data' but the shape holds {count}")
+    return array
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
@@ -214,7 +227,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     except zlib.error as error:
         raise TensorError(f"the {kind} body cannot be decompressed: {error}") from None
     if len(data) > limit:
-        raise RequestTooLargeError(f"the decompressed body is over the limit of {limit:,} bytes")
+        raise RequestTooLargeError(f"the decompressed body is over the limit of {limit:,} bytes (MAX_TENSOR_BYTES)")
     if not inflater.eof:
         raise TensorError(f"the {kind} body is truncated")
     return data
@@ -265,10 +278,12 @@ def binary_sizes(inputs: Sequence[Any], binary: bytes | None) -> list[bytes | No
     return slices
 
 
-async def to_images(items: Sequence[Item], preprocess: Callable[[bytes], Awaitable[np.ndarray]]) -> np.ndarray:
-    """Stack the items as float32 [N, 28, 28]; encoded images go through `preprocess` (as /predict uploads do)."""
+async def to_images(decoded: Decoded, preprocess: Callable[[bytes], Awaitable[np.ndarray]]) -> np.ndarray:
+    """The images as one array [N, 28, 28]; encoded images go through `preprocess` (as /predict uploads do)."""
+    if isinstance(decoded, np.ndarray):
+        return decoded
     arrays = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(decoded):
         if isinstance(item, bytes):
             try:
                 arrays.append(await preprocess(item))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
@@ -153,6 +154,16 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return length
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """The most body bytes a path takes, the setting that says so, and the key of its JSON error body (`detail`
+    for this service's routes, `error` for the serving protocols')."""
+
+    size: int
+    setting: str
+    error_key: str = "detail"
+
+
 class BodyLimitMiddleware:
     """Answers 413 as soon as a request declares or sends more body than its path allows.
 
@@ -161,7 +172,7 @@ class BodyLimitMiddleware:
     limit. The application then sees a disconnect and whatever it answers is dropped.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], BodyLimit]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -172,7 +183,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope["path"])
         declared = declared_length(scope["headers"])
         if declared is not None:
-            if declared > limit:
+            if declared > limit.size:
                 await reject(send, limit)
             else:  # no wrapping: it cost two closures and an extra await on every message of every upload
                 await self.app(scope, receive, send)
@@ -186,7 +197,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit and not responded:
+                if received > limit.size and not responded:
                     responded = True
                     await reject(send, limit)
                     return {"type": "http.disconnect"}
@@ -199,8 +210,9 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
-async def reject(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body is over the limit of {limit:,} bytes"}).encode()
+async def reject(send: Send, limit: BodyLimit) -> None:
+    message = f"request body is over the limit of {limit.size:,} bytes ({limit.setting})"
+    body = json.dumps({limit.error_key: message}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -5,8 +5,9 @@ For each server (the service via `mnist-serve`, the floor, the direct baseline) 
 real MNIST test images as multipart PNG uploads. The server is pinned to one core and wrk (and this script) to
 another, so the load generator never competes with the server. Then all servers run at once for paired rounds at
 c=64 (each round measures every server in turn; the throughput-ratio targets are judged on the medians of the
-per-round ratios, which a drift of a shared machine moves far less than single figures). Results: a table on
-stdout, docs/benchmark.md and two plots. `--tune` adds a sweep of the batching settings. Every run stops by itself.
+per-round ratios, which a drift of a shared machine moves far less than single figures). Then bulk tensor requests
+against the model's own rate (benchmarks/bulk.py). Results: a table on stdout, docs/benchmark.md and two plots.
+`--tune` adds a sweep of the batching settings. Every run stops by itself.
 """
 
 from __future__ import annotations
@@ -716,6 +717,8 @@ class Report:
     breakdown: str | None = None
     tuning: str | None = None
     paired: PairedRounds | None = None
+    bulk: str | None = None
+    bulk_targets: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 def markdown(report: Report, notes: str) -> str:
@@ -758,10 +761,12 @@ def markdown(report: Report, notes: str) -> str:
     ]
     if report.paired:
         parts += [f"## Paired rounds at c={PAIRED_CONCURRENCY}", "", paired_markdown(report.paired), ""]
-    if target_rows := targets(results, report.paired):
+    if target_rows := targets(results, report.paired) + report.bulk_targets:
         parts += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
         parts += [f"| {name} | {measured} | {'yes' if met else '**no**'} |" for name, measured, met in target_rows]
         parts.append("")
+    if report.bulk:
+        parts += ["## Bulk tensor requests", "", report.bulk, ""]
     if report.breakdown:
         parts += ["## Cold start, phase by phase", "", report.breakdown, ""]
     if report.tuning:
@@ -816,6 +821,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=5, help="paired rounds at c=64 with all servers up (0: none)")
     parser.add_argument("--round-duration", type=float, default=10, help="seconds per server and paired round")
+    parser.add_argument("--no-bulk", action="store_true", help="skip the bulk tensor requests (benchmarks/bulk.py)")
     parser.add_argument("--tune", action="store_true", help="also sweep the batching settings (TUNE_SWEEPS)")
     parser.add_argument("--tune-duration", type=float, default=10, help="seconds per point of the sweep")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s per level, 1 cold start")
@@ -876,6 +882,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             breakdown = breakdown_markdown(
                 cold_phases(plan, service_env), cold_phases(plan, service_env, "plain"), plan.cold_starts
             )
+        bulk, bulk_rows = None, []
+        if "service" in chosen and not args.no_bulk:
+            from benchmarks import bulk as bulk_requests  # it builds on this module's process control
+
+            print("bulk tensor requests:", flush=True)
+            scored = bulk_requests.run_bulk(
+                args.server_core, 2 if args.quick else 5, 3 if args.quick else 10, service_env
+            )
+            bulk, bulk_rows = bulk_requests.bulk_markdown(scored, command), bulk_requests.bulk_targets(scored)
         tuning = None
         if args.tune:
             print("tuning:", flush=True)
@@ -884,9 +899,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(results))
     if paired:
         print(paired_markdown(paired))
-    for name, measured, met in targets(results, paired):
+    for name, measured, met in targets(results, paired) + bulk_rows:
         print(f"{'met ' if met else 'MISS'}  {name}: {measured}")
-    for extra in (breakdown, tuning):
+    for extra in (bulk, breakdown, tuning):
         if extra:
             print(extra)
     if args.json:
@@ -896,7 +911,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.no_docs:
         args.docs.mkdir(parents=True, exist_ok=True)
         target = args.docs / "benchmark.md"
-        report = Report(results, command, args.split, machine_facts(), started_load, breakdown, tuning, paired)
+        report = Report(
+            results, command, args.split, machine_facts(), started_load, breakdown, tuning, paired, bulk, bulk_rows
+        )
         target.write_text(markdown(report, kept_notes(target)))
         for path in plot(results, args.docs):
             print(f"wrote {path}")

@@ -247,12 +247,6 @@ BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]
         "malformed multipart body",
     ),
     (
-        "batch-too-many",
-        lambda c: c.post("/predict/batch", files=[("files", ("d.png", b"x"))] * 65),
-        413,
-        "limit per request is 64",
-    ),
-    (
         "batch-one-bad-file",
         lambda c: c.post(
             "/predict/batch",

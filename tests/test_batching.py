@@ -13,7 +13,15 @@ import httpx
 import numpy as np
 import pytest
 
-from app.batching import LONELY_BATCHES, BatchingEngine, EngineStoppedError, InferenceError, QueueFullError
+import app.batching
+from app.batching import (
+    LONELY_BATCHES,
+    BatchingEngine,
+    EngineStoppedError,
+    InferenceError,
+    JobTooLargeError,
+    QueueFullError,
+)
 from app.imaging import UndecodableImageError
 from app.model import DigitModel
 from tests.conftest import MODELS, LiveServer
@@ -31,6 +39,7 @@ class Recorder:
     def __init__(self, model: DigitModel) -> None:
         self.model = model
         self.sizes: list[int] = []
+        self.batches: list[np.ndarray] = []
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -40,6 +49,7 @@ class Recorder:
         self.entered.set()
         self.gate.wait(timeout=30)
         self.sizes.append(len(images))
+        self.batches.append(images.copy())
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("simulated model failure")
@@ -186,6 +196,105 @@ def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  #
         await closing
         answers = [int(r.argmax()) for r in await asyncio.gather(*queued)]
         assert answers == list(mnist.test_labels[:20])
+
+    asyncio.run(scenario())
+
+
+def test_a_bulk_request_is_cut_into_batches_and_answered_in_order(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    pixels = mnist.test_images[:300]  # uint8, as a V2 UINT8 tensor arrives
+    alone = model.predict(pixels.astype(np.float32))
+
+    async def scenario() -> np.ndarray:
+        engine = BatchingEngine(recorder, max_batch=64, max_wait_s=1.0, quiet_s=1.0, max_queue=1000)
+        try:
+            return await engine.predict(pixels)
+        finally:
+            await engine.close()
+
+    answers = asyncio.run(scenario())
+    np.testing.assert_allclose(answers, alone, atol=1e-5)
+    assert recorder.sizes == [64, 64, 64, 64, 44]  # alone on the engine: full batches, no waiting for company
+    assert all(batch.dtype == np.float32 for batch in recorder.batches)
+
+
+def origin(batch: np.ndarray, sources: dict[str, np.ndarray]) -> str:
+    """Which source's rows a model call held (the sources' images are distinct)."""
+    found = {name for name, rows in sources.items() for row in batch if (rows == row).all(axis=(1, 2)).any()}
+    return "+".join(sorted(found))
+
+
+def test_bulk_chunks_take_turns_with_small_requests_and_each_other(
+    model: DigitModel, mnist, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app.batching, "SHARED_WINDOW_S", 60.0)  # small requests count as present for the whole test
+    recorder = Recorder(model)
+    recorder.gate.clear()
+    images = mnist.test_images[:100].astype(np.float32)
+    sources = {"a": images[:48], "b": images[48:88], "small": images[88:91]}
+    shared_chunk = 32 // app.batching.SHARED_CHUNK_DIVISOR
+
+    async def scenario() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        engine = BatchingEngine(recorder, max_batch=32, max_wait_s=30.0, quiet_s=30.0, max_queue=1000)
+        first = asyncio.ensure_future(engine.predict(sources["a"]))
+        await asyncio.to_thread(recorder.entered.wait, 10)  # a's first chunk is at the gate
+        second = asyncio.ensure_future(engine.predict(sources["b"]))
+        small = [asyncio.ensure_future(engine.predict(sources["small"][i : i + 1])) for i in range(3)]
+        await asyncio.sleep(0)  # let every request reach the engine
+        recorder.gate.set()
+        results = await asyncio.gather(first, second, *small)
+        await engine.close()
+        return results[0], results[1], list(results[2:])
+
+    a, b, small = asyncio.run(scenario())
+    order = [origin(batch, sources) for batch in recorder.batches]
+    # a's first chunk went alone at full size; then the waiting small requests had their turn, and the bulk jobs
+    # took turns, in shorter chunks while small requests share the engine.
+    a_turns, b_turns = 16 // shared_chunk, 40 // shared_chunk
+    assert order == ["a", "small", *["a", "b"] * a_turns, *["b"] * (b_turns - a_turns)]
+    assert recorder.sizes == [32, 3, *[shared_chunk] * (a_turns + b_turns)]
+    np.testing.assert_allclose(a, model.predict(sources["a"]), atol=1e-5)
+    np.testing.assert_allclose(b, model.predict(sources["b"]), atol=1e-5)
+    assert [int(s.argmax()) for s in small] == list(mnist.test_labels[88:91])
+
+
+def test_a_failed_or_abandoned_bulk_request_sends_no_more_rows(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    recorder = Recorder(model)
+    recorder.gate.clear()
+    images = mnist.test_images[:200].astype(np.float32)
+
+    async def scenario() -> BatchingEngine:
+        engine = BatchingEngine(recorder, max_batch=16, max_wait_s=0, quiet_s=0, max_queue=1000)
+        failing = asyncio.ensure_future(engine.predict(images[:100]))
+        await asyncio.to_thread(recorder.entered.wait, 10)
+        recorder.fail_next = True  # the chunk at the gate fails
+        abandoned = asyncio.ensure_future(engine.predict(images[100:200]))
+        await asyncio.sleep(0)
+        abandoned.cancel()  # its client went away before any of its rows ran
+        recorder.gate.set()
+        with pytest.raises(InferenceError):
+            await failing
+        with pytest.raises(asyncio.CancelledError):
+            await abandoned
+        assert engine.pending == 0
+        after = await engine.predict(images[:20])  # still serving, chunked as before
+        assert list(after.argmax(axis=1)) == list(mnist.test_labels[:20])
+        await engine.close()
+        return engine
+
+    asyncio.run(scenario())
+    assert recorder.sizes == [16, 16, 4]  # the failed chunk (not counted by the recorder) then the new request
+
+
+def test_a_request_larger_than_the_queue_is_refused_as_too_large(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+    images = mnist.test_images[:50]
+
+    async def scenario() -> None:
+        engine = BatchingEngine(model.predict, max_batch=16, max_wait_s=0, quiet_s=0, max_queue=40)
+        with pytest.raises(JobTooLargeError, match="50 images in one request; the queue holds at most 40"):
+            await engine.predict(images)
+        assert (await engine.predict(images[:40])).shape == (40, 10)
+        await engine.close()
 
     asyncio.run(scenario())
 

@@ -125,7 +125,6 @@ BAD_REQUESTS = [
     ("b64-not-an-image", "/v1/models/mnist:predict", {"instances": [{"b64": PNG_NOT}]}, 415, "unsupported"),
     ("unknown-input", "/v1/models/mnist:predict", {"instances": [{"pixels": PIXELS}]}, 400, "'images'"),
     ("unknown-signature", "/v1/models/mnist:predict", {"signature_name": "x", "instances": [PIXELS]}, 400, "signature"),
-    ("too-many", "/v1/models/mnist:predict", {"instances": [PIXELS] * 65}, 413, "limit is 64"),
     ("classify", "/v1/models/mnist:classify", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("regress-version", f"{SERVED}:regress", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("unknown-model", "/v1/models/fashion:predict", {"instances": [PIXELS]}, 404, "'fashion'"),

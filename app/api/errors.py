@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorBody
-from app.batching import EngineStoppedError, InferenceError, QueueFullError
+from app.batching import EngineStoppedError, InferenceError, JobTooLargeError, QueueFullError
 from app.imaging import (
     EmptyImageError,
     ImageError,
@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MalformedFormError: 400,
     ClientGoneError: 400,  # nobody reads it: the client is gone, or the body limit has answered 413 already
     MissingFormFieldError: 422,
+    JobTooLargeError: 413,
     QueueFullError: 503,
     EngineStoppedError: 503,
     InferenceError: 500,
@@ -88,7 +89,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses=` entries for the given statuses, all with the ErrorBody schema."""
     meaning = {
         400: "Empty, truncated or undecodable image data, or no digit in it.",
-        413: "Upload over the size limit, or image dimensions over the pixel limit.",
+        413: "Upload over the size limit, image dimensions over the pixel limit, or more images than the queue holds.",
         415: "Not a supported raster image (decided from the bytes).",
         422: "Missing or misnamed form field.",
         500: "The model call failed; the service keeps serving.",

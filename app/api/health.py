@@ -61,4 +61,6 @@ async def model_description(service: Annotated[Service, Depends(get_service)]) -
         upload_formats=sorted(SIGNATURES),
         max_upload_bytes=settings.max_upload_bytes,
         max_batch_files=settings.max_batch_files,
+        max_batch_bytes=settings.max_batch_bytes,
+        max_tensor_bytes=settings.max_tensor_bytes,
     )

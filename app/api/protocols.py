@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -56,13 +57,26 @@ def error_response(error: Exception) -> JSONResponse:
 
 
 def parse_json(data: bytes) -> Any:
-    """The body as JSON; malformed JSON is the client's error (TensorFlow Serving's NaN/Infinity tokens parse)."""
+    """The body as JSON; malformed JSON is the client's error.
+
+    orjson reads a tensor of thousands of images several times faster than the standard library; what it refuses
+    goes to the standard library, which also takes TensorFlow Serving's NaN/Infinity tokens and words the error."""
     if not data.strip():
         raise TensorError("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise TensorError(f"malformed JSON: {error}") from None
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as JSON, NumPy arrays included, written by orjson: answers with thousands of rows cost a fraction of
+    what the standard library takes to write them."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class ErrorMessage(BaseModel):
@@ -96,7 +110,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Malformed JSON or base64, wrong shape or datatype, data not matching the shape, undecodable image.",
         404: "Unknown model name or version.",
-        413: "Too many images in one request, or an image over the size limits.",
+        413: "A body over MAX_TENSOR_BYTES, more images than the queue holds, or an image over the size limits.",
         415: "An encoded image that is not a supported raster format.",
         500: "The model call failed; the service keeps serving.",
         503: "Not ready, queue full or shutting down; retry after the Retry-After header's seconds.",

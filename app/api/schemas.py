@@ -76,3 +76,5 @@ class ModelDescription(BaseModel):
     upload_formats: list[str]
     max_upload_bytes: int
     max_batch_files: int
+    max_batch_bytes: int
+    max_tensor_bytes: int

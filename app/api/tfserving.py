@@ -7,16 +7,25 @@ goes through the same preprocessing as an upload to /predict.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from app.api.protocols import HANDLED, check_target, error_docs, error_response, parse_json, request_body_doc
+from app.api.protocols import (
+    HANDLED,
+    check_target,
+    error_docs,
+    error_response,
+    json_bytes,
+    parse_json,
+    request_body_doc,
+)
 from app.model import SIGNATURE_NAME
 from app.service import Service, get_service
-from app.tensors import TensorError, tfserving_items, to_images
+from app.tensors import Decoded, TensorError, tfserving_items, to_images
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
 
@@ -99,19 +108,25 @@ def metadata_body(service: Service) -> ModelMetadata:
     )
 
 
-async def predict(request: Request, service: Service, name: str, version: str | None) -> JSONResponse:
+def decode_predict(body_bytes: bytes, input_name: str) -> tuple[Decoded, str]:
+    body = parse_json(body_bytes)
+    signature = body.get("signature_name") if isinstance(body, dict) else None
+    if signature not in (None, "", SIGNATURE_NAME):
+        raise TensorError(f"signature '{signature}' not found; the only signature is '{SIGNATURE_NAME}'")
+    return tfserving_items(body, input_name)
+
+
+async def predict(request: Request, service: Service, name: str, version: str | None) -> Response:
     try:
         check_target(service, name, version)
-        body = parse_json(await request.body())
-        signature = body.get("signature_name") if isinstance(body, dict) else None
-        if signature not in (None, "", SIGNATURE_NAME):
-            raise TensorError(f"signature '{signature}' not found; the only signature is '{SIGNATURE_NAME}'")
-        items, layout = tfserving_items(body, service.model.info.input_name, service.settings.max_batch_files)
-        probabilities = await service.engine.predict(await to_images(items, service.preprocess))
+        body_bytes = await request.body()
+        decoding = partial(decode_predict, body_bytes, service.model.info.input_name)
+        images, layout = await service.decode(decoding, len(body_bytes))
+        probabilities = await service.engine.predict(await to_images(images, service.preprocess))
     except HANDLED as error:
         return error_response(error)
     key = "predictions" if layout == "row" else "outputs"
-    return JSONResponse({key: probabilities.tolist()})
+    return Response(json_bytes({key: probabilities}), media_type="application/json")
 
 
 def status_route(service: Service, name: str, version: str | None) -> ModelStatus | JSONResponse:
@@ -173,12 +188,12 @@ async def version_metadata(model_name: str, version: str, service: ServiceDep) -
 
 
 @router.post("/{model_name}:predict", summary="Predict (row or columnar format)", **PREDICT_DOC)
-async def model_predict(model_name: str, request: Request, service: ServiceDep) -> JSONResponse:
+async def model_predict(model_name: str, request: Request, service: ServiceDep) -> Response:
     return await predict(request, service, model_name, None)
 
 
 @router.post("/{model_name}/versions/{version}:predict", summary="Predict with a given model version", **PREDICT_DOC)
-async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> JSONResponse:
+async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
     return await predict(request, service, model_name, version)
 
 

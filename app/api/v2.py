@@ -8,8 +8,9 @@ in binary data; base64 strings in JSON, since JSON strings cannot carry raw byte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
@@ -17,9 +18,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from app.api.protocols import HANDLED, check_target, error_docs, error_response, parse_json, request_body_doc
+from app.api.protocols import (
+    HANDLED,
+    check_target,
+    error_docs,
+    error_response,
+    json_bytes,
+    parse_json,
+    request_body_doc,
+)
 from app.service import Service, get_service, readiness_of
-from app.tensors import TensorError, binary_sizes, decompress, split_binary_body, to_images, v2_items
+from app.tensors import Decoded, TensorError, binary_sizes, decompress, split_binary_body, to_images, v2_items
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
 
@@ -143,15 +152,35 @@ def requested_outputs(body: dict[str, Any], service: Service) -> list[tuple[str,
     return chosen
 
 
-def infer_response(
-    body: dict[str, Any], service: Service, probabilities: np.ndarray, outputs: list[tuple[str, bool]]
-) -> Response:
+@dataclass(frozen=True)
+class Inference:
+    """A decoded infer request: its JSON header, the outputs it asks for and its images."""
+
+    body: dict[str, Any]
+    outputs: list[tuple[str, bool]]
+    images: Decoded
+
+
+def decode_infer(body_bytes: bytes, header_length: str | None, service: Service) -> Inference:
+    head, binary = split_binary_body(body_bytes, header_length)
+    body = parse_json(head)
+    if not isinstance(body, dict):
+        raise TensorError("the inference request must be a JSON object with 'inputs'")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1:
+        raise TensorError(f"'inputs' must list exactly one tensor, '{service.model.info.input_name}'")
+    outputs = requested_outputs(body, service)
+    (raw,) = binary_sizes(inputs, binary)
+    return Inference(body, outputs, v2_items(inputs[0], raw, service.model.info.input_name))
+
+
+def infer_response(inference: Inference, service: Service, probabilities: np.ndarray) -> Response:
     tensors = {
-        service.model.info.output_name: ("FP32", probabilities.astype("<f4")),
+        service.model.info.output_name: ("FP32", probabilities.astype("<f4", copy=False)),
         CLASS_OUTPUT: ("INT64", probabilities.argmax(axis=1).astype("<i8")),
     }
     described, chunks = [], []
-    for name, binary in outputs:
+    for name, binary in inference.outputs:
         datatype, array = tensors[name]
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
         if binary:
@@ -159,13 +188,13 @@ def infer_response(
             entry["parameters"] = {"binary_data_size": len(chunk)}
             chunks.append(chunk)
         else:
-            entry["data"] = array.ravel().tolist()
+            entry["data"] = array.ravel()
         described.append(entry)
     header: dict[str, Any] = {"model_name": service.model.info.name, "model_version": str(service.version)}
-    if isinstance(body.get("id"), str):
-        header["id"] = body["id"]
+    if isinstance(inference.body.get("id"), str):
+        header["id"] = inference.body["id"]
     header["outputs"] = described
-    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded = json_bytes(header)
     if not chunks:
         return Response(encoded, media_type="application/json")
     return Response(
@@ -178,22 +207,15 @@ def infer_response(
 async def infer(request: Request, service: Service, name: str, version: str | None) -> Response:
     try:
         check_target(service, name, version)
-        limit = service.settings.max_upload_bytes  # the same cap as an uploaded file, once decompressed
+        limit = service.settings.max_tensor_bytes
         body_bytes = decompress(await request.body(), request.headers.get("content-encoding"), limit)
-        head, binary = split_binary_body(body_bytes, request.headers.get(HEADER_LENGTH))
-        body = parse_json(head)
-        if not isinstance(body, dict):
-            raise TensorError("the inference request must be a JSON object with 'inputs'")
-        inputs = body.get("inputs")
-        if not isinstance(inputs, list) or len(inputs) != 1:
-            raise TensorError(f"'inputs' must list exactly one tensor, '{service.model.info.input_name}'")
-        outputs = requested_outputs(body, service)
-        (raw,) = binary_sizes(inputs, binary)
-        items = v2_items(inputs[0], raw, service.model.info.input_name, service.settings.max_batch_files)
-        probabilities = await service.engine.predict(await to_images(items, service.preprocess))
+        header_length = request.headers.get(HEADER_LENGTH)
+        json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
+        inference = await service.decode(partial(decode_infer, body_bytes, header_length, service), json_size)
+        probabilities = await service.engine.predict(await to_images(inference.images, service.preprocess))
     except HANDLED as error:
         return error_response(error)
-    return infer_response(body, service, probabilities, outputs)
+    return infer_response(inference, service, probabilities)
 
 
 def guarded(service: Service, name: str, version: str | None, make: Callable[[], T]) -> T | JSONResponse:
