@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-SIDE = 28  # the model's input frame
+from training.contract import IMAGE_SIDE  # the model's input frame
+
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
 TARGET_STROKE = 10  # MNIST strokes are about 2.5 px wide in the 20 px box, 10 px at WORK_BOX
@@ -80,7 +81,7 @@ def sniff_format(data: bytes) -> str:
 
 
 def declared_png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as a PNG's header states it (fixed offsets: no decoding, ~1 us); None for other data."""
+    """(width, height) as a PNG's header states it (fixed offsets: no decoding); None for other data."""
     if len(data) < 24 or not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", data[16:24])
@@ -103,9 +104,9 @@ def plain_png_pixels(data: bytes, limits: Limits) -> np.ndarray | None:
     """The pixels of an 8-bit grayscale, non-interlaced PNG with valid chunks (MNIST's own kind of file), or None
     for anything else, including any doubt, so that decode() gives its usual answer or error.
 
-    Pillow's general path costs ~60 us of Python per file (plugin set-up, chunk reader, tile loader, EXIF check) for
-    ~10 us of decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder ("zip"),
-    which undoes every PNG filter type. Same pixels, a third of the time.
+    For a small file Pillow's general path spends far more time in Python (plugin set-up, chunk reader, tile loader,
+    EXIF check) than in decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder
+    ("zip"), which undoes every PNG filter type. Same pixels; docs/benchmark.md has the cost of both.
     """
     size = declared_png_size(data)
     if size is None or data[24:29] != GRAY_8BIT_HEADER:
@@ -244,13 +245,13 @@ def normalise_strokes(ink: np.ndarray) -> np.ndarray:
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     """Place `digit` (at most 20x20) in a 28x28 frame with its centre of mass at pixel (14, 14), where MNIST
     puts it (measured: the mean over the test set is (13.99, 14.00))."""
-    frame = np.zeros((SIDE, SIDE), dtype=np.float32)
+    frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     height, width = digit.shape
     total = digit.sum()
     yy, xx = np.mgrid[:height, :width]
     com_y, com_x = (yy * digit).sum() / total, (xx * digit).sum() / total
-    top = int(np.clip(round(SIDE / 2 - com_y), 0, SIDE - height))
-    left = int(np.clip(round(SIDE / 2 - com_x), 0, SIDE - width))
+    top = int(np.clip(round(IMAGE_SIDE / 2 - com_y), 0, IMAGE_SIDE - height))
+    left = int(np.clip(round(IMAGE_SIDE / 2 - com_x), 0, IMAGE_SIDE - width))
     frame[top : top + height, left : left + width] = digit
     return frame
 
@@ -258,7 +259,7 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
 def is_mnist_format(gray: np.ndarray) -> bool:
     """Already a 28x28 MNIST-style image (dark background): it is fed as it is, so it gets exactly the answer
     that the offline evaluation of the same image gives."""
-    if gray.shape != (SIDE, SIDE):
+    if gray.shape != (IMAGE_SIDE, IMAGE_SIDE):
         return False
     # np.median(border(gray)[2]) in a few microseconds instead of ~50: this check runs on every upload.
     edge = np.sort(np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1])))

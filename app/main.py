@@ -12,17 +12,17 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from app.api import health, metrics, predict, tfserving, ui, v2
-from app.api.errors import install_error_handlers
+from app.api.errors import PROTOCOL_PREFIXES, install_error_handlers
+from app.body_limit import BodyLimit, BodyLimitMiddleware
+from app.gc_policy import collector_paused
 from app.metrics import Metrics, MetricsMiddleware
 from app.model import ModelLoadError, configure_threads
-from app.service import Service, collector_paused
+from app.service import Service
 from app.settings import Settings, get_settings
-from app.uploads import BodyLimit, BodyLimitMiddleware
 
 log = logging.getLogger("app")
 
 MULTIPART_SLACK = 64 * 1024  # room for the multipart boundary and part headers around one file
-PROTOCOL_PREFIXES = ("/v1/", "/v2/")  # TensorFlow Serving's and the Open Inference Protocol's routes
 
 DESCRIPTION = """
 Handwritten-digit recognition: upload an image of a digit, get the ten class probabilities.
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         # The hot routes sit on the app's own router: FastAPI serves an included router's routes through an extra
-        # routing layer per request (about 40 us, measured when a prediction cost ~1.2 ms; docs/benchmark.md).
+        # routing layer per request (docs/benchmark.md has the cost).
         routes=predict.router.routes,
     )
     app.state.service = None

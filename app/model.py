@@ -12,16 +12,20 @@ from typing import Any
 import numpy as np
 
 from app.tf_import import import_tensorflow
+from training.contract import IMAGE_SIDE, SIGNATURE_NAME, version_numbers
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_NAME = "serving_default"  # training/contract.py: the signature every exported version carries
 METRICS_FILE = "metrics.json"
-INPUT_SHAPE = (28, 28)
+INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
 
 
 class ModelLoadError(RuntimeError):
     """No usable model: the message is one line saying why."""
+
+
+class ModelNotFoundError(LookupError):
+    """A request names a model or version this server does not serve."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,8 @@ class ModelInfo:
 
 
 def available_versions(model_dir: Path) -> list[int]:
-    """Numbered subfolders that hold a saved_model.pb (staging folders of a running export are skipped)."""
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
+    """The version folders that hold a complete SavedModel (a saved_model.pb)."""
+    return [v for v in version_numbers(model_dir) if (model_dir / str(v) / "saved_model.pb").is_file()]
 
 
 def choose_version(model_dir: Path, pinned: int | None) -> int:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import numpy as np
-from fastapi import Request
+from fastapi import Depends, Request
 
 from app.batching import BatchingEngine
 from app.imaging import Limits, declared_png_pixels, preprocess, preprocess_files
@@ -20,8 +18,8 @@ from app.model import DigitModel
 from app.settings import Settings
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
-# forms: MNIST's 28x28 takes ~30-50 us (app.imaging's short path for plain grayscale PNGs), so the two thread hops
-# saved cost more than the work. Anything else (JPEG, larger PNGs) is decoded on a decoder thread first, so a slow
+# forms: an MNIST-sized PNG decodes (app.imaging's short path for plain grayscale PNGs) in less time than the two
+# thread hops it saves. Anything else (JPEG, larger PNGs) is decoded on a decoder thread first, so a slow
 # image never holds up other requests' batch.
 INLINE_MAX_PIXELS = 64 * 64
 
@@ -59,40 +57,13 @@ def decodes_inline(files: Sequence[bytes]) -> bool:
     return total <= INLINE_MAX_PIXELS
 
 
-# Collect the youngest generation after this many more container objects are made than freed (Python's default is
-# 700). The frames, scope dicts and futures of 64 requests in flight pass 700 over and over: 892 young, 81 middle
-# and 7 full collections in 10 s of load, each walking the requests' objects and promoting survivors, 0.35 s of CPU
-# for 7,675 requests, 45 us per request (gc.callbacks timing). At 10,000: one collection in the same 10 s.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while the service starts, then on with everything made so far frozen
-    and a youngest-generation threshold (GC_YOUNG_THRESHOLD) that a serving workload does not trip at every burst.
-
-    Importing TensorFlow and loading the model allocate ~300k long-lived objects. With the collector running, it
-    walks them again and again as they pile up (TensorFlow's import measured 0.3-1.2 s slower in three A/B pairs);
-    afterwards every full collection would walk them all (0.2-0.6 s with the GIL held: a latency spike for every
-    request in flight). Frozen, the collector skips them. No gc.collect() first: it would cost that time again at
-    every start-up, to free a little start-up garbage.
-    """
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-        gc.enable()
-
-
 @dataclass
 class Service:
     settings: Settings
     model: DigitModel
     engine: BatchingEngine
-    # Decoding gets its own small pool (one thread per core of this worker): a hop through it costs about a
-    # third of one through Starlette's shared 40-thread pool, and it keeps uploads from competing with other work.
+    # Decoding gets its own small pool (one thread per core of this worker): a hop through it costs less than one
+    # through Starlette's shared 40-thread pool, and it keeps uploads from competing with other work.
     decoders: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "preprocess"))
     draining: bool = False
 
@@ -160,3 +131,6 @@ def service_of(request: Request) -> Service:
 async def get_service(request: Request) -> Service:
     # A coroutine on purpose: FastAPI runs a plain-def dependency in its thread pool, a thread hop per request.
     return service_of(request)
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]  # the routers' typed dependency on the shared Service

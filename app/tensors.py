@@ -14,14 +14,14 @@ import base64
 import binascii
 import math
 import struct
-import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
 import numpy as np
 
-SIDE = 28
+from training.contract import IMAGE_SIDE
+
 Item = np.ndarray | bytes  # a [28, 28] pixel array (uint8 or float32), or an encoded image file
 Decoded = np.ndarray | list[Item]  # all the pixels [N, 28, 28], or one item per image
 
@@ -34,14 +34,10 @@ class TensorError(ValueError):
     """The request's tensor cannot be read as MNIST images; the message says why."""
 
 
-class RequestTooLargeError(TensorError):
-    """A body inflating past MAX_TENSOR_BYTES (answered 413)."""
-
-
 def check_pixels(array: np.ndarray, what: str) -> np.ndarray:
     """[N, 28, 28] with every value a finite pixel 0-255 (NaN would reach the JSON answer as invalid JSON): whole
     numbers as uint8, which wait for the model in a quarter of float32's memory; fractions as float32."""
-    if array.ndim != 3 or array.shape[1:] != (SIDE, SIDE) or array.shape[0] == 0:
+    if array.ndim != 3 or array.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or array.shape[0] == 0:
         raise TensorError(f"{what} has shape {list(array.shape)}; expected [N, 28, 28] with N >= 1")
     if array.dtype == np.uint8:
         return array
@@ -87,7 +83,7 @@ def tfserving_item(value: Any, input_name: str, where: str) -> Item:
             return tfserving_item(value[input_name], input_name, where)
         raise TensorError(f"{where}: unknown keys {sorted(value)}; the model's only input is '{input_name}'")
     array = numeric_array(value, where)
-    if array.shape != (SIDE, SIDE):
+    if array.shape != (IMAGE_SIDE, IMAGE_SIDE):
         raise TensorError(f"{where} has shape {list(array.shape)}; each image must be 28x28 pixels")
     return check_pixels(array[None], where)[0]
 
@@ -183,7 +179,7 @@ def v2_items(spec: Any, raw: bytes | None, input_name: str) -> Decoded:
             raise TensorError(f"input '{name}': {len(elements)} elements in 'data' but the shape holds {count}")
         return [decode_b64(text, f"input '{name}'[{index}]") for index, text in enumerate(elements)]
 
-    if len(shape) != 3 or shape[1:] != [SIDE, SIDE] or shape[0] == 0:
+    if len(shape) != 3 or shape[1:] != [IMAGE_SIDE, IMAGE_SIDE] or shape[0] == 0:
         raise TensorError(f"input '{name}': shape {shape}; expected [N, 28, 28] with N >= 1")
     what = f"input '{name}'"
     if raw is not None:
@@ -211,26 +207,6 @@ def json_values(data: Any, count: int, name: str) -> np.ndarray:
     if array.size != count:
         raise TensorError(f"input '{name}': {array.size} values in 'data' but the shape holds {count}")
     return array
-
-
-def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """A gzip or deflate request body (tritonclient's request_compression_algorithm), inflated to at most `limit`
-    bytes: a small compressed body must not expand into gigabytes."""
-    kind = (encoding or "identity").strip().lower()
-    if kind == "identity":
-        return body
-    if kind not in ("gzip", "deflate"):
-        raise TensorError(f"Content-Encoding '{encoding}' is not supported; use gzip, deflate or none")
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if kind == "gzip" else zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as error:
-        raise TensorError(f"the {kind} body cannot be decompressed: {error}") from None
-    if len(data) > limit:
-        raise RequestTooLargeError(f"the decompressed body is over the limit of {limit:,} bytes (MAX_TENSOR_BYTES)")
-    if not inflater.eof:
-        raise TensorError(f"the {kind} body is truncated")
-    return data
 
 
 def split_binary_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes | None]:

@@ -1,17 +1,12 @@
-"""Reading multipart uploads, and the size limits enforced while a body is read, so no request can make the server
-buffer more than it allows."""
+"""Reading the files of a multipart upload as the body streams in, each checked against its size limit."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -39,8 +34,8 @@ class _FormFiles:
     """python-multipart callbacks that keep the files of one field as bytes.
 
     Starlette's form parsing (what `UploadFile = File()` uses) spools every part through a temporary file object
-    and an UploadFile; for the small images this service takes, that costs about four times the parsing itself.
-    Here each part is a list of byte slices, checked against the size limit as it grows.
+    and an UploadFile; for the small images this service takes, that costs several times the parsing itself
+    (docs/benchmark.md). Here each part is a list of byte slices, checked against the size limit as it grows.
     """
 
     def __init__(self, field: str, max_bytes: int, max_files: int) -> None:
@@ -140,88 +135,3 @@ async def read_form_files(request: Request, field: str, max_bytes: int, max_file
             f"missing form field '{field}': send the image as multipart/form-data field '{field}'"
         )
     return collector.files
-
-
-def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The body's size when the request frames it by Content-Length alone (the server then passes on exactly that
-    many bytes); None for a chunked body, or a Content-Length that is not a plain number."""
-    length = None
-    for name, value in headers:
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            length = int(value) if value.isdigit() else None
-    return length
-
-
-@dataclass(frozen=True)
-class BodyLimit:
-    """The most body bytes a path takes, the setting that says so, and the key of its JSON error body (`detail`
-    for this service's routes, `error` for the serving protocols')."""
-
-    size: int
-    setting: str
-    error_key: str = "detail"
-
-
-class BodyLimitMiddleware:
-    """Answers 413 as soon as a request declares or sends more body than its path allows.
-
-    A declared Content-Length over the limit is refused before any byte is read, one within it passes untouched (the
-    server never passes on more than was declared); any other body is counted as it streams and cut off at the
-    limit. The application then sees a disconnect and whatever it answers is dropped.
-    """
-
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], BodyLimit]) -> None:
-        self.app = app
-        self.limit_for = limit_for
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.limit_for(scope["path"])
-        declared = declared_length(scope["headers"])
-        if declared is not None:
-            if declared > limit.size:
-                await reject(send, limit)
-            else:  # no wrapping: it cost two closures and an extra await on every message of every upload
-                await self.app(scope, receive, send)
-            return
-
-        received = 0
-        responded = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, responded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit.size and not responded:
-                    responded = True
-                    await reject(send, limit)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            if not responded:
-                await send(message)
-
-        await self.app(scope, limited_receive, guarded_send)
-
-
-async def reject(send: Send, limit: BodyLimit) -> None:
-    message = f"request body is over the limit of {limit.size:,} bytes ({limit.setting})"
-    body = json.dumps({limit.error_key: message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

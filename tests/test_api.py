@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from app.uploads import declared_length
+from app.body_limit import declared_length
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png

@@ -143,6 +143,7 @@ def over_tensor_limit(mnist) -> list[tuple[str, str, bytes, dict[str, str]]]:  #
         ("v2-json", V2_INFER, as_json, json_type),
         ("v2-gzip", V2_INFER, gzip.compress(as_json), {**json_type, "Content-Encoding": "gzip"}),
         ("tfs-instances", TFS_PREDICT, instances, json_type),
+        ("tfs-gzip", TFS_PREDICT, gzip.compress(instances), {**json_type, "Content-Encoding": "gzip"}),
         ("tfs-chunked", TFS_PREDICT, instances, {**json_type, "Transfer-Encoding": "chunked"}),
     ]
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.service import GC_YOUNG_THRESHOLD, collector_paused
+from app.gc_policy import GC_YOUNG_THRESHOLD, collector_paused
 from tests.conftest import ROOT, free_port
 
 

@@ -1,5 +1,9 @@
-"""The names the exported SavedModel is known by: the one thing training and serving agree on."""
+"""The names the exported SavedModel is known by and its folder layout: the one thing training and serving agree on.
 
+Light on purpose (no TensorFlow, no Keras): the serving half imports it too.
+"""
+
+from pathlib import Path
 from typing import Literal
 
 Arch = Literal["cnn", "mlp"]
@@ -9,3 +13,11 @@ IMAGE_SIDE = 28
 SIGNATURE_NAME = "serving_default"
 INPUT_NAME = "images"  # float32 [N, 28, 28], raw pixels 0-255, background 0, ink 255
 OUTPUT_NAME = "probabilities"  # float32 [N, 10], each row sums to 1
+
+
+def version_numbers(model_dir: Path) -> list[int]:
+    """The versions under `model_dir`, ascending: folders named by a positive integer, as TensorFlow Serving reads
+    them (anything else, such as an export's hidden staging folder, is not a version)."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+from training.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
 
 if TYPE_CHECKING:
     import keras
@@ -24,15 +24,9 @@ class OutputError(Exception):
     """The output folder cannot be used; raised before training starts."""
 
 
-def existing_versions(output: Path) -> list[int]:
-    """Version numbers present under `output`: folders named by a positive integer, as TensorFlow Serving reads."""
-    if not output.is_dir():
-        return []
-    return sorted(int(p.name) for p in output.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
-
-
 def next_version(output: Path) -> int:
-    return max(existing_versions(output), default=0) + 1
+    """One past the highest version folder, complete or not, so an export never lands on an existing folder."""
+    return max(version_numbers(output), default=0) + 1
 
 
 def check_writable(output: Path) -> None:

@@ -1,4 +1,8 @@
-"""Every error the service can raise, mapped to a status code and a JSON body in one place."""
+"""Every error the service can raise, mapped to a status code and a JSON body in one place.
+
+Routes raise; the handlers here answer. /predict and the other own routes answer `{"detail": ...}` as FastAPI
+words it; the TensorFlow Serving and Open Inference Protocol routes answer `{"error": ...}`, which those protocols'
+clients read."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorBody
 from app.batching import EngineStoppedError, InferenceError, JobTooLargeError, QueueFullError
+from app.content_encoding import EncodingError, InflatedTooLargeError
 from app.imaging import (
     EmptyImageError,
     ImageError,
@@ -17,11 +22,14 @@ from app.imaging import (
     UndecodableImageError,
     UnsupportedImageError,
 )
+from app.model import ModelNotFoundError
+from app.tensors import TensorError
 from app.uploads import ClientGoneError, MalformedFormError, MissingFormFieldError, UploadTooLargeError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "1"
+PROTOCOL_PREFIXES = ("/v1/", "/v2/")  # TensorFlow Serving's and the Open Inference Protocol's routes
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     EmptyImageError: 400,
@@ -32,6 +40,10 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     MalformedFormError: 400,
     ClientGoneError: 400,  # nobody reads it: the client is gone, or the body limit has answered 413 already
     MissingFormFieldError: 422,
+    TensorError: 400,
+    EncodingError: 400,
+    InflatedTooLargeError: 413,
+    ModelNotFoundError: 404,
     JobTooLargeError: 413,
     QueueFullError: 503,
     EngineStoppedError: 503,
@@ -46,13 +58,21 @@ def status_for(error: Exception) -> int:
     return 500
 
 
-def error_response(status: int, detail: str) -> JSONResponse:
+def error_response(status: int, message: str, key: str = "detail") -> JSONResponse:
+    """The JSON error body: `{"detail": ...}` as FastAPI words it, or `{"error": ...}` for the serving protocols."""
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return JSONResponse({key: message}, status_code=status, headers=headers)
 
 
-async def known_error(_: Request, error: Exception) -> JSONResponse:
-    return error_response(status_for(error), str(error))
+def error_key(path: str) -> str:
+    return "error" if path.startswith(PROTOCOL_PREFIXES) else "detail"
+
+
+async def known_error(request: Request, error: Exception) -> JSONResponse:
+    status = status_for(error)
+    if status >= 500:
+        log.warning("%s %s failed with %d: %s", request.method, request.url.path, status, error)
+    return error_response(status, str(error), error_key(request.url.path))
 
 
 def describe_validation(error: RequestValidationError) -> str:
@@ -75,7 +95,7 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
 
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal error; the service logged the details")
+    return error_response(500, "internal error; the service logged the details", error_key(request.url.path))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import Health, ModelDescription, Readiness, TensorContract
 from app.imaging import SIGNATURES
 from app.model import available_versions
-from app.service import Service, get_service, readiness_of
+from app.service import ServiceDep, readiness_of
+from training.contract import IMAGE_SIDE
 
 router = APIRouter(tags=["health"])
 
@@ -34,7 +33,7 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
 
 
 @router.get("/model", response_model=ModelDescription, summary="The served model: version, contract, accuracy")
-async def model_description(service: Annotated[Service, Depends(get_service)]) -> ModelDescription:
+async def model_description(service: ServiceDep) -> ModelDescription:
     info, settings = service.model.info, service.settings
     metrics = info.metrics
     return ModelDescription(
@@ -48,7 +47,7 @@ async def model_description(service: Annotated[Service, Depends(get_service)]) -
         input=TensorContract(
             name=info.input_name,
             dtype="float32",
-            shape=[None, 28, 28],
+            shape=[None, IMAGE_SIDE, IMAGE_SIDE],
             description="Raw pixels 0-255, background 0, ink 255, digit centred by mass "
             "(what POST /predict makes of an uploaded image).",
         ),

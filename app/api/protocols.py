@@ -1,5 +1,5 @@
-"""What the TensorFlow Serving and Open Inference Protocol routers share: which model a URL names, reading a JSON
-body, and answering errors with the `{"error": "..."}` body both protocols use (not /predict's `{"detail": ...}`)."""
+"""What the TensorFlow Serving and Open Inference Protocol routers share: which model a URL names, reading
+(compressed or not) and writing JSON bodies, and the OpenAPI entries for their bodies and errors."""
 
 from __future__ import annotations
 
@@ -8,23 +8,15 @@ import logging
 from typing import Any
 
 import orjson
-from fastapi.responses import JSONResponse
+from fastapi import Request
 from pydantic import BaseModel
 
-from app.api.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR, status_for
-from app.imaging import ImageError
+from app.content_encoding import decompress
+from app.model import ModelNotFoundError
 from app.service import Service
-from app.tensors import RequestTooLargeError, TensorError
+from app.tensors import TensorError
 
 log = logging.getLogger(__name__)
-
-
-class ModelNotFoundError(LookupError):
-    """The URL names a model or version this server does not serve."""
-
-
-# The errors a protocol route answers itself; anything else is a bug and goes to the app's 500 handler.
-HANDLED: tuple[type[Exception], ...] = (TensorError, ModelNotFoundError, ImageError, *STATUS_BY_ERROR)
 
 
 def check_target(service: Service, name: str, version: str | None) -> None:
@@ -38,22 +30,10 @@ def check_target(service: Service, name: str, version: str | None) -> None:
         )
 
 
-def protocol_status(error: Exception) -> int:
-    if isinstance(error, RequestTooLargeError):
-        return 413
-    if isinstance(error, TensorError):
-        return 400
-    if isinstance(error, ModelNotFoundError):
-        return 404
-    return status_for(error)
-
-
-def error_response(error: Exception) -> JSONResponse:
-    status = protocol_status(error)
-    if status >= 500:
-        log.warning("protocol request failed with %d: %s", status, error)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
-    return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
+async def tensor_body(request: Request, service: Service) -> bytes:
+    """The request's body, inflated if it came compressed, within MAX_TENSOR_BYTES."""
+    encoding = request.headers.get("content-encoding")
+    return decompress(await request.body(), encoding, service.settings.max_tensor_bytes, "MAX_TENSOR_BYTES")
 
 
 def parse_json(data: bytes) -> Any:

@@ -8,24 +8,23 @@ goes through the same preprocessing as an upload to /predict.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
-    HANDLED,
     check_target,
     error_docs,
-    error_response,
     json_bytes,
     parse_json,
     request_body_doc,
+    tensor_body,
 )
-from app.model import SIGNATURE_NAME
-from app.service import Service, get_service
+from app.service import Service, ServiceDep
 from app.tensors import Decoded, TensorError, tfserving_items, to_images
+from training.contract import IMAGE_SIDE, SIGNATURE_NAME
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
 
@@ -75,9 +74,6 @@ class ColumnarPrediction(BaseModel):
     outputs: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
 
 
-ServiceDep = Annotated[Service, Depends(get_service)]
-
-
 def tensor_info(name: str, dims: list[int], tensor_name: str) -> dict[str, Any]:
     return {
         "dtype": "DT_FLOAT",
@@ -97,8 +93,9 @@ def status_body(service: Service) -> ModelStatus:
 
 def metadata_body(service: Service) -> ModelMetadata:
     info = service.model.info
+    image_shape = [-1, IMAGE_SIDE, IMAGE_SIDE]
     signature = {
-        "inputs": {info.input_name: tensor_info(info.input_name, [-1, 28, 28], f"serving_default_{info.input_name}:0")},
+        "inputs": {info.input_name: tensor_info(info.input_name, image_shape, f"{SIGNATURE_NAME}_{info.input_name}:0")},
         "outputs": {info.output_name: tensor_info(info.output_name, [-1, 10], "StatefulPartitionedCall:0")},
         "method_name": PREDICT_METHOD,
     }
@@ -117,32 +114,13 @@ def decode_predict(body_bytes: bytes, input_name: str) -> tuple[Decoded, str]:
 
 
 async def predict(request: Request, service: Service, name: str, version: str | None) -> Response:
-    try:
-        check_target(service, name, version)
-        body_bytes = await request.body()
-        decoding = partial(decode_predict, body_bytes, service.model.info.input_name)
-        images, layout = await service.decode(decoding, len(body_bytes))
-        probabilities = await service.engine.predict(await to_images(images, service.preprocess))
-    except HANDLED as error:
-        return error_response(error)
+    check_target(service, name, version)
+    body_bytes = await tensor_body(request, service)
+    decoding = partial(decode_predict, body_bytes, service.model.info.input_name)
+    images, layout = await service.decode(decoding, len(body_bytes))
+    probabilities = await service.engine.predict(await to_images(images, service.preprocess))
     key = "predictions" if layout == "row" else "outputs"
     return Response(json_bytes({key: probabilities}), media_type="application/json")
-
-
-def status_route(service: Service, name: str, version: str | None) -> ModelStatus | JSONResponse:
-    try:
-        check_target(service, name, version)
-    except HANDLED as error:
-        return error_response(error)
-    return status_body(service)
-
-
-def metadata_route(service: Service, name: str, version: str | None) -> ModelMetadata | JSONResponse:
-    try:
-        check_target(service, name, version)
-    except HANDLED as error:
-        return error_response(error)
-    return metadata_body(service)
 
 
 PREDICT_DOC: dict[str, Any] = {
@@ -153,8 +131,9 @@ PREDICT_DOC: dict[str, Any] = {
 
 
 @router.get("/{model_name}", response_model=ModelStatus, summary="Model version status", responses=error_docs(404))
-async def model_status(model_name: str, service: ServiceDep) -> ModelStatus | JSONResponse:
-    return status_route(service, model_name, None)
+async def model_status(model_name: str, service: ServiceDep) -> ModelStatus:
+    check_target(service, model_name, None)
+    return status_body(service)
 
 
 @router.get(
@@ -163,8 +142,9 @@ async def model_status(model_name: str, service: ServiceDep) -> ModelStatus | JS
     summary="Status of one model version",
     responses=error_docs(404),
 )
-async def version_status(model_name: str, version: str, service: ServiceDep) -> ModelStatus | JSONResponse:
-    return status_route(service, model_name, version)
+async def version_status(model_name: str, version: str, service: ServiceDep) -> ModelStatus:
+    check_target(service, model_name, version)
+    return status_body(service)
 
 
 @router.get(
@@ -173,8 +153,9 @@ async def version_status(model_name: str, version: str, service: ServiceDep) -> 
     summary="Model metadata: the serving signature",
     responses=error_docs(404),
 )
-async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
-    return metadata_route(service, model_name, None)
+async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
+    check_target(service, model_name, None)
+    return metadata_body(service)
 
 
 @router.get(
@@ -183,8 +164,9 @@ async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata 
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
-    return metadata_route(service, model_name, version)
+async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata:
+    check_target(service, model_name, version)
+    return metadata_body(service)
 
 
 @router.post("/{model_name}:predict", summary="Predict (row or columnar format)", **PREDICT_DOC)
@@ -199,10 +181,7 @@ async def version_predict(model_name: str, version: str, request: Request, servi
 
 @router.post("/{model_name}:{verb}", include_in_schema=False)
 @router.post("/{model_name}/versions/{version}:{verb}", include_in_schema=False)
-async def other_verb(model_name: str, verb: str, service: ServiceDep, version: str | None = None) -> JSONResponse:
+async def other_verb(model_name: str, verb: str, service: ServiceDep, version: str | None = None) -> None:
     """:classify and :regress need Example-based signatures, which this model does not have."""
-    try:
-        check_target(service, model_name, version)
-    except HANDLED as error:
-        return error_response(error)
-    return error_response(TensorError(f"':{verb}' is not supported: the model has a predict signature only"))
+    check_target(service, model_name, version)
+    raise TensorError(f"':{verb}' is not supported: the model has a predict signature only")

@@ -8,27 +8,26 @@ in binary data; base64 strings in JSON, since JSON strings cannot carry raw byte
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
-    HANDLED,
     check_target,
     error_docs,
-    error_response,
     json_bytes,
     parse_json,
     request_body_doc,
+    tensor_body,
 )
-from app.service import Service, get_service, readiness_of
-from app.tensors import Decoded, TensorError, binary_sizes, decompress, split_binary_body, to_images, v2_items
+from app.service import Service, ServiceDep, readiness_of
+from app.tensors import Decoded, TensorError, binary_sizes, split_binary_body, to_images, v2_items
+from training.contract import IMAGE_SIDE
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
 
@@ -109,9 +108,6 @@ class InferResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
-ServiceDep = Annotated[Service, Depends(get_service)]
-
-
 def output_specs(service: Service) -> list[TensorMetadata]:
     return [
         TensorMetadata(name=service.model.info.output_name, datatype="FP32", shape=[-1, 10]),
@@ -124,7 +120,9 @@ def metadata_body(service: Service) -> ModelMetadata:
         name=service.model.info.name,
         versions=[str(service.version)],
         platform=PLATFORM,
-        inputs=[TensorMetadata(name=service.model.info.input_name, datatype="FP32", shape=[-1, 28, 28])],
+        inputs=[
+            TensorMetadata(name=service.model.info.input_name, datatype="FP32", shape=[-1, IMAGE_SIDE, IMAGE_SIDE])
+        ],
         outputs=output_specs(service),
     )
 
@@ -205,26 +203,13 @@ def infer_response(inference: Inference, service: Service, probabilities: np.nda
 
 
 async def infer(request: Request, service: Service, name: str, version: str | None) -> Response:
-    try:
-        check_target(service, name, version)
-        limit = service.settings.max_tensor_bytes
-        body_bytes = decompress(await request.body(), request.headers.get("content-encoding"), limit)
-        header_length = request.headers.get(HEADER_LENGTH)
-        json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
-        inference = await service.decode(partial(decode_infer, body_bytes, header_length, service), json_size)
-        probabilities = await service.engine.predict(await to_images(inference.images, service.preprocess))
-    except HANDLED as error:
-        return error_response(error)
+    check_target(service, name, version)
+    body_bytes = await tensor_body(request, service)
+    header_length = request.headers.get(HEADER_LENGTH)
+    json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
+    inference = await service.decode(partial(decode_infer, body_bytes, header_length, service), json_size)
+    probabilities = await service.engine.predict(await to_images(inference.images, service.preprocess))
     return infer_response(inference, service, probabilities)
-
-
-def guarded(service: Service, name: str, version: str | None, make: Callable[[], T]) -> T | JSONResponse:
-    """`make()` for the served model and version; the protocol's 404 for any other."""
-    try:
-        check_target(service, name, version)
-    except HANDLED as error:
-        return error_response(error)
-    return make()
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
@@ -250,8 +235,9 @@ async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
 
 
 @router.get("/models/{model_name}", response_model=ModelMetadata, summary="Model metadata", responses=error_docs(404))
-async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
-    return guarded(service, model_name, None, lambda: metadata_body(service))
+async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
+    check_target(service, model_name, None)
+    return metadata_body(service)
 
 
 @router.get(
@@ -260,8 +246,9 @@ async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata 
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata | JSONResponse:
-    return guarded(service, model_name, version, lambda: metadata_body(service))
+async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata:
+    check_target(service, model_name, version)
+    return metadata_body(service)
 
 
 def readiness(service: Service) -> ModelReadiness | JSONResponse:
@@ -277,7 +264,8 @@ def readiness(service: Service) -> ModelReadiness | JSONResponse:
     responses=error_docs(404, 503),
 )
 async def model_ready(model_name: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
-    return guarded(service, model_name, None, lambda: readiness(service))
+    check_target(service, model_name, None)
+    return readiness(service)
 
 
 @router.get(
@@ -287,7 +275,8 @@ async def model_ready(model_name: str, service: ServiceDep) -> ModelReadiness | 
     responses=error_docs(404, 503),
 )
 async def version_ready(model_name: str, version: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
-    return guarded(service, model_name, version, lambda: readiness(service))
+    check_target(service, model_name, version)
+    return readiness(service)
 
 
 INFER_DOC: dict[str, Any] = {
