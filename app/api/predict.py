@@ -1,8 +1,10 @@
 """POST /predict and /predict/batch: multipart image uploads in, digit probabilities out.
 
-The hot path on purpose: the upload is read with app.uploads (not FastAPI's `UploadFile = File()`, which spools each
-part through a temporary file object) and the answer is serialised once by its pydantic model into a Response, so
-FastAPI does not validate it a second time. The request body is documented by hand in OpenAPI for that reason.
+The hot path on purpose, where FastAPI's own way costs more than a few per cent of a request (docs/benchmark.md has
+the figures): the upload is read with app.uploads, not `UploadFile = File()`, which spools each part through a
+temporary file object; `?include_input` is read by `include_input()`, not as a declared query parameter; the
+Service comes from the app's state, not through a dependency. The request body and the flag are therefore described
+to OpenAPI here. The answer goes through the route's response model, as FastAPI does it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from PIL import Image
 from pydantic import TypeAdapter, ValidationError
@@ -27,7 +29,6 @@ router = APIRouter(tags=["predict"])
 
 INCLUDE_INPUT_HELP = "Also return the 28x28 image the model saw, as a PNG data URL."
 UPLOAD_HELP = f"The image: {SUPPORTED}; decided from its bytes, not its name."
-JSON = "application/json"
 
 
 def upload_form(field: str, description: str, many: bool) -> dict[str, Any]:
@@ -65,10 +66,9 @@ BOOLEAN = TypeAdapter(bool)
 
 
 def include_input(request: Request) -> bool:
-    """`?include_input`, read by hand. As a declared FastAPI `bool` query parameter it took 9 % of the route's CPU
-    under cProfile (FastAPI inspects the parameter's annotation on every call), for a flag that API clients rarely
-    send. Same values (1/0, true/false, yes/no, on/off...; the last one given wins) and the same 422 answer as the
-    declared parameter gave."""
+    """`?include_input`, read by hand: a declared query parameter makes FastAPI inspect and validate it on every
+    call, for a flag that API clients rarely send. Same values (1/0, true/false, yes/no, on/off...; the last one
+    given wins) and the same 422 answer as the declared parameter gives."""
     if not request.scope["query_string"]:
         return False
     value = request.query_params.get("include_input")
@@ -106,14 +106,13 @@ def to_prediction(probabilities: np.ndarray, version: int, seen: np.ndarray | No
     responses=error_docs(400, 413, 415, 422, 500, 503),
     openapi_extra=upload_form("file", UPLOAD_HELP, many=False),
 )
-async def predict(request: Request) -> Response:
-    service = service_of(request)  # not Depends(get_service): a dependency costs a resolution step per request
+async def predict(request: Request) -> Prediction:
+    service = service_of(request)  # not Depends(get_service): FastAPI resolves a dependency on every request
     with_input = include_input(request)
     files = await read_form_files(request, "file", service.settings.max_upload_bytes)
     result = await service.classify(files)
     seen = result.images[0] if with_input else None
-    prediction = to_prediction(result.probabilities[0], service.version, seen)
-    return Response(prediction.model_dump_json(exclude_none=True), media_type=JSON)
+    return to_prediction(result.probabilities[0], service.version, seen)
 
 
 @router.post(
@@ -122,19 +121,20 @@ async def predict(request: Request) -> Response:
     response_model_exclude_none=True,
     summary="Classify several uploaded images, answered in upload order",
     responses=error_docs(400, 413, 415, 422, 500, 503),
-    openapi_extra=upload_form("files", f"One or more images (up to MAX_BATCH_FILES). {UPLOAD_HELP}", many=True),
+    openapi_extra=upload_form(
+        "files", f"One or more images (up to MAX_BATCH_FILES, MAX_BATCH_BYTES in all). {UPLOAD_HELP}", many=True
+    ),
 )
-async def predict_batch(request: Request) -> Response:
+async def predict_batch(request: Request) -> BatchPrediction:
     service = service_of(request)
     with_input = include_input(request)
     settings = service.settings
     files = await read_form_files(request, "files", settings.max_upload_bytes, max_files=settings.max_batch_files)
     result = await service.classify(files)
-    batch = BatchPrediction(
+    return BatchPrediction(
         model_version=service.version,
         predictions=[
             to_prediction(row, service.version, image if with_input else None)
             for row, image in zip(result.probabilities, result.images, strict=True)
         ],
     )
-    return Response(batch.model_dump_json(exclude_none=True), media_type=JSON)
