@@ -27,7 +27,7 @@ test: install  ## run the whole test suite (trains a small model once, serves th
 lint: install  ## ruff (lint and format) and mypy
 	$(BIN)/ruff check app training tests benchmarks scripts .ci
 	$(BIN)/ruff format --check app training tests benchmarks scripts .ci
-	$(BIN)/mypy app training
+	$(BIN)/mypy app training benchmarks
 
 format: install  ## apply ruff's formatting and fixes
 	$(BIN)/ruff format app training tests benchmarks scripts .ci

@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(ui.router)
+    app.mount("/static", ui.Assets(directory=ui.STATIC_DIR), name="static")
     app.include_router(tfserving.router)
     app.include_router(v2.router)
     app.include_router(metrics.router)

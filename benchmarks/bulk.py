@@ -30,17 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.run import (
-    BOUNDARY,
-    ROOT,
-    Running,
-    mnist_dir,
-    mnist_images,
-    multipart_body,
-    rss_mb,
-    running,
-    specs,
-)
+from benchmarks.load import BOUNDARY, mnist_dir, mnist_images, multipart_body
+from benchmarks.processes import ROOT, Running, rss_mb, running
+from benchmarks.run import specs
 
 V2_INFER = "/v2/models/mnist/infer"
 TFS_PREDICT = "/v1/models/mnist:predict"

@@ -55,7 +55,7 @@ def main() -> None:
     os.sched_setaffinity(0, {args.core})
 
     from app.model import DigitModel, available_versions, configure_threads
-    from benchmarks.run import mnist_dir, mnist_images
+    from benchmarks.load import mnist_dir, mnist_images
 
     configure_threads(1, 1)
     versions = args.versions or [Path("models/mnist") / str(v) for v in available_versions(Path("models/mnist"))]

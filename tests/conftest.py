@@ -13,11 +13,14 @@ import httpx
 import numpy as np
 import pytest
 
+from app.model import available_versions
+from training.data import Mnist
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-SERVED_VERSION = 4  # the newest committed version, which the service loads
+SERVED_VERSION = max(available_versions(MODELS / "mnist"))  # the newest committed version, which the service loads
 COMMITTED_VERSION = MODELS / "mnist" / str(SERVED_VERSION)
 
 
@@ -34,14 +37,14 @@ def mnist_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def mnist(mnist_path: Path):  # type: ignore[no-untyped-def]
+def mnist(mnist_path: Path):
     from training.data import load_from_dir
 
     return load_from_dir(mnist_path)
 
 
 @pytest.fixture(scope="session")
-def offline_probabilities(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
+def offline_probabilities(mnist: Mnist) -> np.ndarray:
     """The committed model's answer for all 10,000 test images, through the SavedModel signature directly."""
     from training.evaluation import predict_saved_model
 

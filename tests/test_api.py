@@ -17,6 +17,7 @@ from app.body_limit import declared_length
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
+from training.data import Mnist
 
 SAMPLE = 1000  # MNIST test images sent over HTTP
 
@@ -35,7 +36,9 @@ def accuracy(results: list[dict], labels: np.ndarray) -> float:  # type: ignore[
     return float(np.mean([r["predicted_class"] == label for r, label in zip(results, labels, strict=True)]))
 
 
-def test_mnist_pngs_match_the_offline_evaluation(client: httpx.Client, mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_pngs_match_the_offline_evaluation(
+    client: httpx.Client, mnist: Mnist, offline_probabilities: np.ndarray
+) -> None:
     results = post_all(client, [mnist_png(d) for d in mnist.test_images[:SAMPLE]])
     labels = mnist.test_labels[:SAMPLE]
     assert accuracy(results, labels) >= 0.99
@@ -58,7 +61,7 @@ def test_mnist_pngs_match_the_offline_evaluation(client: httpx.Client, mnist, of
     ids=["dark-ink-on-white-jpeg", "transparent-canvas", "photo-uneven-light", "thick-marker"],
 )
 def test_realistic_uploads_are_recognised(
-    client: httpx.Client, mnist, make: Callable, count: int, minimum: float
+    client: httpx.Client, mnist: Mnist, make: Callable, count: int, minimum: float
 ) -> None:  # type: ignore[no-untyped-def, type-arg]
     rng = np.random.default_rng(2026)
     uploads = [make(digit, rng) for digit in mnist.test_images[:count]]
@@ -83,7 +86,7 @@ def test_printed_digits(client: httpx.Client) -> None:
     assert hits >= 18, answers
 
 
-def test_batch_answers_in_upload_order(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_batch_answers_in_upload_order(client: httpx.Client, mnist: Mnist) -> None:
     digits = mnist.test_images[:12]
     files = [("files", (f"{i}.png", mnist_png(d), "image/png")) for i, d in enumerate(digits)]
     response = client.post("/predict/batch", files=files)
@@ -93,7 +96,7 @@ def test_batch_answers_in_upload_order(client: httpx.Client, mnist) -> None:  # 
     assert [p["predicted_class"] for p in body["predictions"]] == list(mnist.test_labels[:12])
 
 
-def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist: Mnist) -> None:
     response = client.post("/predict?include_input=true", files={"file": ("d.png", mnist_png(mnist.test_images[3]))})
     url = response.json()["input_image"]
     assert url.startswith("data:image/png;base64,")
@@ -107,8 +110,8 @@ def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist) -
 @pytest.mark.parametrize(("query", "included"), [("include_input=1", True), ("include_input=YES", True),
                                                    ("include_input=off", False), ("other=1", False),
                                                    ("include_input=no&include_input=on", True)])  # fmt: skip
-def test_include_input_takes_what_a_bool_query_parameter_takes(  # type: ignore[no-untyped-def]
-    client: httpx.Client, mnist, query: str, included: bool
+def test_include_input_takes_what_a_bool_query_parameter_takes(
+    client: httpx.Client, mnist: Mnist, query: str, included: bool
 ) -> None:
     image = mnist_png(mnist.test_images[5])
     for path, field in (("/predict", "file"), ("/predict/batch", "files")):
@@ -116,7 +119,7 @@ def test_include_input_takes_what_a_bool_query_parameter_takes(  # type: ignore[
         assert response.status_code == 200 and ('"input_image"' in response.text) == included, response.text
 
 
-def test_a_bad_include_input_is_422_naming_it(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_include_input_is_422_naming_it(client: httpx.Client, mnist: Mnist) -> None:
     response = client.post("/predict?include_input=maybe", files={"file": ("d.png", mnist_png(mnist.test_images[5]))})
     assert response.status_code == 422
     body = response.json()
@@ -145,7 +148,7 @@ def over_limit_chunks(total: int) -> Callable[[], object]:
     """A multipart body streamed with chunked transfer encoding (no Content-Length), `total` bytes of file."""
     head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n\r\n\x89PNG\r\n\x1a\n'
 
-    def body():  # type: ignore[no-untyped-def]
+    def body():
         yield head
         for _ in range(total // 65536):
             yield b"\x00" * 65536
@@ -270,11 +273,11 @@ BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]
 @pytest.mark.parametrize(("name", "send", "status", "words"), BAD_UPLOADS, ids=[case[0] for case in BAD_UPLOADS])
 def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
     client: httpx.Client,
-    mnist,
+    mnist: Mnist,
     name: str,
     send: Callable[[httpx.Client], httpx.Response],
     status: int,
-    words: str,  # type: ignore[no-untyped-def]
+    words: str,
 ) -> None:
     response = send(client)
     assert response.status_code == status, response.text

@@ -26,6 +26,7 @@ from app.imaging import UndecodableImageError
 from app.model import DigitModel
 from tests.conftest import MODELS, LiveServer
 from tests.uploads import mnist_png
+from training.data import Mnist
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ class Recorder:
         return self.model.predict(images)
 
 
-def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     images = mnist.test_images[:300].astype(np.float32)
     alone = model.predict(images)
@@ -74,7 +75,7 @@ def test_concurrent_requests_get_their_own_answers_in_bounded_batches(model: Dig
     assert len(recorder.sizes) < 300  # requests really were coalesced
 
 
-def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     images = mnist.test_images[:8].astype(np.float32)
     threads: set[str] = set()
@@ -103,7 +104,7 @@ def test_prepared_jobs_run_on_the_engine_thread_and_a_failing_one_fails_alone(mo
     assert recorder.sizes == [8]  # one model call for all, without the failed job
 
 
-def test_a_batch_waits_out_a_burst_and_no_longer(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_waits_out_a_burst_and_no_longer(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     images = mnist.test_images[:6].astype(np.float32)
 
@@ -126,7 +127,7 @@ def test_a_batch_waits_out_a_burst_and_no_longer(model: DigitModel, mnist) -> No
     assert [int(a.argmax()) for a in answers] == list(mnist.test_labels[:6])
 
 
-def test_a_lone_client_stops_waiting_for_company(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_lone_client_stops_waiting_for_company(model: DigitModel, mnist: Mnist) -> None:
     one = mnist.test_images[:1].astype(np.float32)
 
     async def scenario() -> list[float]:
@@ -144,7 +145,7 @@ def test_a_lone_client_stops_waiting_for_company(model: DigitModel, mnist) -> No
     assert alone < 0.5  # then the engine stopped waiting
 
 
-def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_full_queue_refuses_at_once(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     recorder.gate.clear()
     one = mnist.test_images[:1].astype(np.float32)
@@ -152,7 +153,8 @@ def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: 
     async def scenario() -> None:
         engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, quiet_s=0, max_queue=3)
         waiting = [asyncio.ensure_future(engine.predict(one)) for _ in range(3)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one turn of the loop: each request reaches the engine and waits for its answer
+        assert engine.pending == 3
         with pytest.raises(QueueFullError):
             await engine.predict(one)
         recorder.gate.set()
@@ -163,7 +165,7 @@ def test_full_queue_refuses_at_once(model: DigitModel, mnist) -> None:  # type: 
     asyncio.run(scenario())
 
 
-def test_a_failing_model_call_fails_only_its_batch(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_model_call_fails_only_its_batch(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     recorder.fail_next = True
     images = mnist.test_images[:2].astype(np.float32)
@@ -179,7 +181,7 @@ def test_a_failing_model_call_fails_only_its_batch(model: DigitModel, mnist) -> 
     asyncio.run(scenario())
 
 
-def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_shutdown_finishes_queued_requests(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     recorder.gate.clear()
     images = mnist.test_images[:20].astype(np.float32)
@@ -187,9 +189,10 @@ def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  #
     async def scenario() -> None:
         engine = BatchingEngine(recorder, max_batch=4, max_wait_s=0, quiet_s=0, max_queue=100)
         queued = [asyncio.ensure_future(engine.predict(images[i : i + 1])) for i in range(20)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one turn of the loop: every request is queued
+        assert engine.pending == 20
         closing = asyncio.ensure_future(engine.close())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # close() stops accepting before it waits for the queue to drain
         with pytest.raises(EngineStoppedError):
             await engine.predict(images[:1])
         recorder.gate.set()
@@ -200,7 +203,7 @@ def test_shutdown_finishes_queued_requests(model: DigitModel, mnist) -> None:  #
     asyncio.run(scenario())
 
 
-def test_a_bulk_request_is_cut_into_batches_and_answered_in_order(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_bulk_request_is_cut_into_batches_and_answered_in_order(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     pixels = mnist.test_images[:300]  # uint8, as a V2 UINT8 tensor arrives
     alone = model.predict(pixels.astype(np.float32))
@@ -225,8 +228,8 @@ def origin(batch: np.ndarray, sources: dict[str, np.ndarray]) -> str:
 
 
 def test_bulk_chunks_take_turns_with_small_requests_and_each_other(
-    model: DigitModel, mnist, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    model: DigitModel, mnist: Mnist, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(app.batching, "SHARED_WINDOW_S", 60.0)  # small requests count as present for the whole test
     recorder = Recorder(model)
     recorder.gate.clear()
@@ -258,7 +261,7 @@ def test_bulk_chunks_take_turns_with_small_requests_and_each_other(
     assert [int(s.argmax()) for s in small] == list(mnist.test_labels[88:91])
 
 
-def test_a_failed_or_abandoned_bulk_request_sends_no_more_rows(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_or_abandoned_bulk_request_sends_no_more_rows(model: DigitModel, mnist: Mnist) -> None:
     recorder = Recorder(model)
     recorder.gate.clear()
     images = mnist.test_images[:200].astype(np.float32)
@@ -286,7 +289,7 @@ def test_a_failed_or_abandoned_bulk_request_sends_no_more_rows(model: DigitModel
     assert recorder.sizes == [16, 16, 4]  # the failed chunk (not counted by the recorder) then the new request
 
 
-def test_a_request_larger_than_the_queue_is_refused_as_too_large(model: DigitModel, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_a_request_larger_than_the_queue_is_refused_as_too_large(model: DigitModel, mnist: Mnist) -> None:
     images = mnist.test_images[:50]
 
     async def scenario() -> None:
@@ -302,14 +305,14 @@ def test_a_request_larger_than_the_queue_is_refused_as_too_large(model: DigitMod
 @pytest.fixture()
 def gated_server(model: DigitModel) -> Iterator[tuple[LiveServer, Recorder]]:
     with LiveServer(queue_max_images=2, batch_max_size=1, batch_max_wait_ms=0) as live:
-        engine = live.server.config.app.state.service.engine  # type: ignore[union-attr]
+        engine = live.app.state.service.engine
         recorder = Recorder(live.server.config.app.state.service.model)  # type: ignore[union-attr]
         engine._predict = recorder  # the real model behind a gate, so the queue can be filled on purpose
         yield live, recorder
         recorder.gate.set()
 
 
-def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server, mnist: Mnist) -> None:
     live, recorder = gated_server
     recorder.gate.clear()
     upload = {"file": ("d.png", mnist_png(mnist.test_images[0]))}
@@ -320,7 +323,7 @@ def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server
         ]
         for thread in threads:
             thread.start()
-        engine = live.server.config.app.state.service.engine  # type: ignore[union-attr]
+        engine = live.app.state.service.engine
         deadline = time.monotonic() + 10
         while engine.pending < 2 and time.monotonic() < deadline:  # one at the gate, one queued: the queue is full
             time.sleep(0.01)

@@ -15,6 +15,7 @@ import tritonclient.http as triton
 
 from tests.conftest import LiveServer
 from tests.uploads import mnist_png
+from training.data import Mnist
 
 V2_INFER = "/v2/models/mnist/infer"
 TFS_PREDICT = "/v1/models/mnist:predict"
@@ -57,9 +58,7 @@ def small_limits() -> Iterator[LiveServer]:
         yield live
 
 
-def test_ten_thousand_images_in_one_request_match_one_at_a_time(  # type: ignore[no-untyped-def]
-    server: LiveServer, mnist
-) -> None:
+def test_ten_thousand_images_in_one_request_match_one_at_a_time(server: LiveServer, mnist) -> None:
     images = mnist.test_images
     client = triton.InferenceServerClient(server.url.removeprefix("http://"), network_timeout=300)
     tensor = triton.InferInput("images", list(images.shape), "UINT8")
@@ -85,7 +84,9 @@ def test_ten_thousand_images_in_one_request_match_one_at_a_time(  # type: ignore
     assert np.mean(bulk.argmax(axis=1) == mnist.test_labels) >= 0.98
 
 
-def test_large_json_tensors_in_every_layout(server: LiveServer, mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+def test_large_json_tensors_in_every_layout(
+    server: LiveServer, mnist: Mnist, offline_probabilities: np.ndarray
+) -> None:
     images, wanted = mnist.test_images[:2000], offline_probabilities[:2000]
     nested = {"inputs": [{"name": "images", "shape": [2000, 28, 28], "datatype": "FP32", "data": images.tolist()}]}
     flat = {
@@ -103,7 +104,7 @@ def test_large_json_tensors_in_every_layout(server: LiveServer, mnist, offline_p
         np.testing.assert_allclose(np.asarray(rows.json()["predictions"]), wanted, atol=1e-5)
 
 
-def test_single_predict_is_answered_while_a_bulk_request_runs(server: LiveServer, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_single_predict_is_answered_while_a_bulk_request_runs(server: LiveServer, mnist: Mnist) -> None:
     engine = server.app.state.service.engine
     body, headers = v2_binary(mnist.test_images)
     bulk_done = threading.Event()
@@ -131,7 +132,7 @@ def test_single_predict_is_answered_while_a_bulk_request_runs(server: LiveServer
     assert (v2_probabilities(results[0]).argmax(axis=1) == mnist.test_labels).mean() >= 0.98
 
 
-def over_tensor_limit(mnist) -> list[tuple[str, str, bytes, dict[str, str]]]:  # type: ignore[no-untyped-def]
+def over_tensor_limit(mnist: Mnist) -> list[tuple[str, str, bytes, dict[str, str]]]:
     images = mnist.test_images[:128]  # 100,352 bytes as binary UINT8, over TENSOR_LIMIT in every encoding
     binary, binary_headers = v2_binary(images)
     tensor = {"name": "images", "shape": [128, 28, 28], "datatype": "UINT8", "data": images.tolist()}
@@ -148,7 +149,7 @@ def over_tensor_limit(mnist) -> list[tuple[str, str, bytes, dict[str, str]]]:  #
     ]
 
 
-def test_tensor_requests_over_the_byte_limit_get_413(small_limits: LiveServer, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_tensor_requests_over_the_byte_limit_get_413(small_limits: LiveServer, mnist: Mnist) -> None:
     with httpx.Client(base_url=small_limits.url, timeout=60) as http:
         for name, path, body, headers in over_tensor_limit(mnist):
             content: bytes | Iterator[bytes] = body
@@ -163,7 +164,7 @@ def test_tensor_requests_over_the_byte_limit_get_413(small_limits: LiveServer, m
         assert (probabilities.argmax(axis=1) == mnist.test_labels[:QUEUE_LIMIT]).mean() >= 0.95
 
 
-def test_more_images_than_the_queue_holds_get_413(small_limits: LiveServer, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_more_images_than_the_queue_holds_get_413(small_limits: LiveServer, mnist: Mnist) -> None:
     body, headers = v2_binary(mnist.test_images[: QUEUE_LIMIT + 1])  # under the byte limit
     with httpx.Client(base_url=small_limits.url, timeout=60) as http:
         response = http.post(V2_INFER, content=body, headers=headers)
@@ -177,7 +178,7 @@ def noise_png(rng: np.random.Generator) -> bytes:
     return mnist_png(rng.integers(0, 256, (120, 120), dtype=np.uint8))
 
 
-def test_batch_uploads_are_limited_by_total_bytes_and_file_count(small_limits: LiveServer, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_batch_uploads_are_limited_by_total_bytes_and_file_count(small_limits: LiveServer, mnist: Mnist) -> None:
     rng = np.random.default_rng(0)
     digits = [("files", (f"{i}.png", mnist_png(mnist.test_images[i]))) for i in range(BATCH_FILES)]
     with httpx.Client(base_url=small_limits.url, timeout=60) as http:

@@ -9,10 +9,11 @@ import numpy as np
 from app.imaging import preprocess
 from tests.conftest import COMMITTED_VERSION
 from tests.uploads import mnist_png
+from training.data import Mnist
 from training.evaluation import score
 
 
-def test_committed_model_has_the_accuracy_its_metrics_claim(mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+def test_committed_model_has_the_accuracy_its_metrics_claim(mnist: Mnist, offline_probabilities: np.ndarray) -> None:
     claimed = json.loads((COMMITTED_VERSION / "metrics.json").read_text())
     measured = score(offline_probabilities, mnist.test_labels)
     assert measured["test_accuracy"] >= 0.994
@@ -22,7 +23,7 @@ def test_committed_model_has_the_accuracy_its_metrics_claim(mnist, offline_proba
     assert size < 5_000_000, f"committed version is {size:,} bytes"
 
 
-def test_all_10000_test_pngs_preprocess_to_the_offline_answer(mnist, offline_probabilities) -> None:  # type: ignore[no-untyped-def]
+def test_all_10000_test_pngs_preprocess_to_the_offline_answer(mnist: Mnist, offline_probabilities: np.ndarray) -> None:
     """Every test image saved as PNG and read back through the upload pipeline: >= 99.9 % agreement (in fact all)."""
     from training.evaluation import predict_saved_model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.data import IMAGES_MAGIC, LABELS_MAGIC, DataError, load_from_dir, read_idx
+from training.data import IMAGES_MAGIC, LABELS_MAGIC, DataError, Mnist, load_from_dir, read_idx
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
@@ -44,7 +44,7 @@ def test_reads_good_files(tmp_path: Path, gz: bool) -> None:
     assert len(mnist.checksums) == 4 and all(len(digest) == 64 for digest in mnist.checksums.values())
 
 
-def test_reads_the_real_mnist(mnist) -> None:  # type: ignore[no-untyped-def]
+def test_reads_the_real_mnist(mnist: Mnist) -> None:
     assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
     assert list(mnist.train_labels[:5]) == [5, 0, 4, 1, 9] and list(mnist.test_labels[:5]) == [7, 2, 1, 0, 4]
     assert mnist.checksums["t10k-labels-idx1-ubyte.gz"].startswith("b91679a0")

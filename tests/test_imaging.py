@@ -22,10 +22,11 @@ from app.imaging import (
     sniff_format,
 )
 from tests.uploads import encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
+from training.data import Mnist
 
 
 @pytest.fixture(scope="module")
-def seven(mnist) -> np.ndarray:  # type: ignore[no-untyped-def]
+def seven(mnist: Mnist) -> np.ndarray:
     return mnist.test_images[0]  # the first test image is a 7
 
 
@@ -99,7 +100,7 @@ def test_exif_orientation_is_honoured(seven: np.ndarray) -> None:
     assert np.abs(with_exif - reference).mean() < np.abs(without - reference).mean() / 3
 
 
-def test_gif_uses_the_first_frame(seven: np.ndarray, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_gif_uses_the_first_frame(seven: np.ndarray, mnist: Mnist) -> None:
     frames = [Image.fromarray(255 - d).resize((56, 56)).convert("P") for d in (seven, mnist.test_images[1])]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
     first_only = preprocess(encode(frames[0], "GIF"))
@@ -176,7 +177,9 @@ def with_text(**options: object) -> dict[str, object]:
     [{}, {"optimize": True}, {"compress_level": 0}, {"compress_level": 9}, with_text()],
     ids=["default", "optimize", "stored", "level-9", "text-and-dpi"],
 )
-def test_plain_grayscale_pngs_take_the_short_path_with_the_same_pixels(mnist, options: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+def test_plain_grayscale_pngs_take_the_short_path_with_the_same_pixels(
+    mnist: Mnist, options: dict[str, object]
+) -> None:
     """Real test digits (28x28, and enlarged to other sizes, so that every PNG filter type occurs): the chunk walk
     and Pillow's decoder give exactly the pixels Image.open gives."""
     for number, digit in enumerate(mnist.test_images[:60]):
@@ -226,7 +229,7 @@ def interlaced_png(digit: np.ndarray) -> bytes:
         "jpeg",
     ],
 )
-def test_anything_else_takes_the_general_path(seven: np.ndarray, make) -> None:  # type: ignore[no-untyped-def]
+def test_anything_else_takes_the_general_path(seven: np.ndarray, make) -> None:
     assert plain_png_pixels(make(seven), Limits()) is None
 
 

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import SERVED_VERSION
 from tests.uploads import mnist_png
+from training.data import Mnist
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -31,7 +32,7 @@ def total(samples: Samples, name: str) -> float:
     return sum(v for (n, _), v in samples.items() if n == name)
 
 
-def test_counters_move_with_requests(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_counters_move_with_requests(client: httpx.Client, mnist: Mnist) -> None:
     images, labels = mnist.test_images[:5], mnist.test_labels[:5]
     before = scrape(client)
 

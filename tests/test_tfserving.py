@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, SERVED_VERSION
 from tests.uploads import mnist_png, paper_jpeg
+from training.data import Mnist
 
 EXAMPLES = ROOT / "docs" / "examples"
 
@@ -65,8 +66,8 @@ def test_metadata_shows_the_serving_signature(client: httpx.Client) -> None:
     ],
     ids=["row", "row-named", "columnar", "columnar-named"],
 )
-def test_pixel_arrays_get_the_offline_answers(  # type: ignore[no-untyped-def]
-    client: httpx.Client, mnist, offline_probabilities, path, wrap, key
+def test_pixel_arrays_get_the_offline_answers(
+    client: httpx.Client, mnist: Mnist, offline_probabilities: np.ndarray, path, wrap, key
 ) -> None:
     images = mnist.test_images[:SAMPLE]
     response = post(client, path, wrap(images.tolist()))
@@ -77,7 +78,7 @@ def test_pixel_arrays_get_the_offline_answers(  # type: ignore[no-untyped-def]
     assert np.mean(probabilities.argmax(axis=1) == mnist.test_labels[:SAMPLE]) >= 0.98
 
 
-def test_b64_images_go_through_the_upload_preprocessing(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_b64_images_go_through_the_upload_preprocessing(client: httpx.Client, mnist: Mnist) -> None:
     rng = np.random.default_rng(6)
     digits, labels = mnist.test_images[100:116], mnist.test_labels[100:116]
     instances = [b64(mnist_png(d)) for d in digits[:8]] + [{"images": b64(paper_jpeg(d, rng))} for d in digits[8:]]
@@ -136,8 +137,8 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(
     ("name", "path", "body", "status", "words"), BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS]
 )
-def test_bad_requests_get_the_protocol_error(  # type: ignore[no-untyped-def]
-    client: httpx.Client, mnist, name, path, body, status, words
+def test_bad_requests_get_the_protocol_error(
+    client: httpx.Client, mnist: Mnist, name, path, body, status, words
 ) -> None:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = client.post(path, content=content, headers={"Content-Type": "application/json"})

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
+from training.data import Mnist
 
 REPORT_PICTURES = ("history.png", "confusion_matrix.png", "training_samples.png", "misclassified.png")
 
@@ -51,7 +52,7 @@ def test_short_run_exports_version_1_with_summary(short_run: tuple[Path, subproc
     assert "test set     accuracy" in result.stdout and f"{output}/1/" in result.stdout
 
 
-def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist) -> None:  # type: ignore[no-untyped-def]
+def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.CompletedProcess[str]], mnist: Mnist) -> None:
     """A new process that knows only the signature gets probabilities, and the accuracy metrics.json claims."""
     output, _ = short_run
     np.save(output / "test.npy", mnist.test_images.astype(np.float32))
@@ -144,7 +145,7 @@ def test_same_seed_same_accuracy(tmp_path: Path, mnist_path: Path) -> None:
     ],
     ids=["missing", "wrong-magic"],
 )
-def test_bad_data_stops_with_one_line(tmp_path: Path, mnist_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_data_stops_with_one_line(tmp_path: Path, mnist_path: Path, damage, message: str) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for source in mnist_path.glob("*.gz"):
@@ -184,7 +185,7 @@ def test_existing_versions_are_never_overwritten(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_exported_network_is_rewritten_and_computes_the_same(mnist) -> None:  # type: ignore[no-untyped-def]
+def test_exported_network_is_rewritten_and_computes_the_same(mnist: Mnist) -> None:
     import keras
 
     from training.folding import PhaseMax, inference_model

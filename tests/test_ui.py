@@ -21,6 +21,7 @@ from PIL import Image
 
 from tests.conftest import LiveServer
 from tests.uploads import mnist_png
+from training.data import Mnist
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the Python package playwright is missing: pip install -e '.[dev]'"
@@ -185,7 +186,7 @@ def test_page_and_assets_are_served_locally(client: httpx.Client) -> None:
 
 # ---- drawing ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("digit", "stroke"), [(1, stroke_one), (0, stroke_zero), (7, stroke_seven)])
-def test_drawn_digit_is_recognised(session: Session, server: LiveServer, digit: int, stroke) -> None:  # type: ignore[no-untyped-def]
+def test_drawn_digit_is_recognised(session: Session, server: LiveServer, digit: int, stroke) -> None:
     session.draw(stroke())
     session.expect_digit(digit)
     page = session.page
@@ -228,7 +229,9 @@ def test_predictions_update_while_drawing_and_are_debounced(session: Session) ->
 
 
 # ---- uploads ------------------------------------------------------------------------------------------------------
-def test_mnist_image_through_the_file_picker(session: Session, client: httpx.Client, mnist, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_image_through_the_file_picker(
+    session: Session, client: httpx.Client, mnist: Mnist, tmp_path: Path
+) -> None:
     index = 0  # the first test image, a 7
     label = int(mnist.test_labels[index])
     path = write_png(tmp_path / "mnist-test-0.png", mnist.test_images[index])
@@ -247,7 +250,7 @@ def test_mnist_image_through_the_file_picker(session: Session, client: httpx.Cli
     assert np.array_equal(np.asarray(shown.convert("L")), mnist.test_images[index].astype(np.uint8))
 
 
-def test_mnist_image_dropped_on_the_page(session: Session, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_image_dropped_on_the_page(session: Session, mnist: Mnist) -> None:
     index = 1  # a 2
     label = int(mnist.test_labels[index])
     data = base64.b64encode(mnist_png(mnist.test_images[index])).decode()
@@ -290,7 +293,7 @@ FOCUS_OUTLINE = """(() => {
 })()"""
 
 
-def test_keyboard_alone_can_clear_and_upload(session: Session, mnist, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_keyboard_alone_can_clear_and_upload(session: Session, mnist: Mnist, tmp_path: Path) -> None:
     page = session.page
     reached = []
     for _ in range(3):

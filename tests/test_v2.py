@@ -18,6 +18,7 @@ from tritonclient.utils import InferenceServerException
 from app.settings import Settings
 from tests.conftest import ROOT, SERVED_VERSION, LiveServer
 from tests.uploads import mnist_png, paper_jpeg
+from training.data import Mnist
 
 EXAMPLES = ROOT / "docs" / "examples"
 SAMPLE = 64
@@ -48,8 +49,8 @@ def test_health_and_metadata_with_tritonclient(triton_client: triton.InferenceSe
     assert raised.value.status() == "404" and "fashion" in raised.value.message()
 
 
-def test_binary_uint8_infer_with_tritonclient_defaults(  # type: ignore[no-untyped-def]
-    triton_client: triton.InferenceServerClient, mnist, offline_probabilities
+def test_binary_uint8_infer_with_tritonclient_defaults(
+    triton_client: triton.InferenceServerClient, mnist: Mnist, offline_probabilities
 ) -> None:
     images = mnist.test_images[:SAMPLE].astype(np.uint8)
     tensor = triton.InferInput("images", list(images.shape), "UINT8")
@@ -65,9 +66,7 @@ def test_binary_uint8_infer_with_tritonclient_defaults(  # type: ignore[no-untyp
     assert np.mean(classes == mnist.test_labels[:SAMPLE]) >= 0.98
 
 
-def test_json_fp32_infer_with_tritonclient(  # type: ignore[no-untyped-def]
-    triton_client: triton.InferenceServerClient, mnist
-) -> None:
+def test_json_fp32_infer_with_tritonclient(triton_client: triton.InferenceServerClient, mnist) -> None:
     images = mnist.test_images[200:216].astype(np.float32)
     tensor = triton.InferInput("images", list(images.shape), "FP32")
     tensor.set_data_from_numpy(images, binary_data=False)
@@ -81,9 +80,7 @@ def test_json_fp32_infer_with_tritonclient(  # type: ignore[no-untyped-def]
     assert (result.as_numpy("class") == mnist.test_labels[200:216]).mean() >= 0.9
 
 
-def test_encoded_images_as_bytes_binary_and_json(  # type: ignore[no-untyped-def]
-    triton_client: triton.InferenceServerClient, mnist
-) -> None:
+def test_encoded_images_as_bytes_binary_and_json(triton_client: triton.InferenceServerClient, mnist) -> None:
     rng = np.random.default_rng(2)
     digits, labels = mnist.test_images[300:308], mnist.test_labels[300:308]
     files = [mnist_png(d) for d in digits[:4]] + [paper_jpeg(d, rng) for d in digits[4:]]
@@ -99,9 +96,7 @@ def test_encoded_images_as_bytes_binary_and_json(  # type: ignore[no-untyped-def
     assert (again.as_numpy("class") == predicted).all()
 
 
-def test_compressed_requests_from_tritonclient(  # type: ignore[no-untyped-def]
-    triton_client: triton.InferenceServerClient, mnist
-) -> None:
+def test_compressed_requests_from_tritonclient(triton_client: triton.InferenceServerClient, mnist) -> None:
     images = mnist.test_images[500:508].astype(np.uint8)
     for algorithm in ("gzip", "deflate"):
         tensor = triton.InferInput("images", list(images.shape), "UINT8")
@@ -112,7 +107,7 @@ def test_compressed_requests_from_tritonclient(  # type: ignore[no-untyped-def]
         assert (result.as_numpy("class") == mnist.test_labels[500:508]).mean() >= 0.85, algorithm
 
 
-def test_kserve_rest_client_v2(server: LiveServer, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_kserve_rest_client_v2(server: LiveServer, mnist: Mnist) -> None:
     from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
     images = mnist.test_images[400:432]
@@ -260,8 +255,8 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(
     ("name", "body", "headers", "status", "words"), BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS]
 )
-def test_bad_requests_get_the_protocol_error(  # type: ignore[no-untyped-def]
-    client: httpx.Client, mnist, name, body, headers, status, words
+def test_bad_requests_get_the_protocol_error(
+    client: httpx.Client, mnist: Mnist, name, body, headers, status, words
 ) -> None:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     response = client.post("/v2/models/mnist/infer", content=content, headers=headers or None)
@@ -287,7 +282,7 @@ def test_unknown_model_or_version_is_404(client: httpx.Client, method: str, path
     assert response.status_code == 404 and set(response.json()) == {"error"}
 
 
-def test_binary_response_layout(client: httpx.Client, mnist) -> None:  # type: ignore[no-untyped-def]
+def test_binary_response_layout(client: httpx.Client, mnist: Mnist) -> None:
     """Per the extension: JSON header, its length in the response header, then each output's bytes in order."""
     images = mnist.test_images[:3]
     content, headers = binary_request(

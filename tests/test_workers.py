@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import MODELS, ROOT, free_port
 from tests.uploads import mnist_png
+from training.data import Mnist
 
 START_TIMEOUT_S = 240  # two workers import TensorFlow at once; generous for a loaded CI machine
 STARTED = "Application startup complete."  # uvicorn logs it per worker, once lifespan has loaded the model
@@ -32,7 +33,7 @@ def worker_processes(pid: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc")
-def test_two_workers_each_load_the_model_and_answer(mnist, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
