@@ -20,9 +20,8 @@ themselves in rotation. A chunk is `max_batch` images while the bulk work has th
 of that while other requests share it, so that a small request never waits behind more than a short model call.
 Bulk work never waits for company: the model is never idle while it has rows to score.
 
-The queue is bounded in images: when full, `QueueFullError` is raised at once instead of building a backlog that
-would only time out later; a single request larger than the whole queue gets `JobTooLargeError`.
-"""
+The queue is bounded in images: when full, `QueueFullError` is raised at once rather than a backlog built that
+would only time out later; one request larger than the whole queue gets `JobTooLargeError`."""
 
 from __future__ import annotations
 
@@ -34,14 +33,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
+
+from app.batch_parts import BatchReport, BatchStats, Job, Part, Prepare, rows_of
 
 log = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], np.ndarray]
-Prepare = Callable[[], np.ndarray]
 Answer = np.ndarray | BaseException
 LONELY_BATCHES = 3
 # A bulk chunk is max_batch // SHARED_CHUNK_DIVISOR images while other requests use the engine: a small request then
@@ -67,52 +66,6 @@ class EngineStoppedError(RuntimeError):
 
 class InferenceError(RuntimeError):
     """The model call for this request's batch failed."""
-
-
-@dataclass(eq=False)
-class Job:
-    inputs: np.ndarray | Prepare  # [count, 28, 28] pixels (uint8 or float32), or a function returning them
-    count: int
-    future: asyncio.Future[np.ndarray]
-    bulk: bool  # cut into chunks (more than max_batch images)
-    enqueued: float = field(default_factory=time.perf_counter)
-    sent: int = 0  # rows handed to the worker so far
-    answered: int = 0  # rows whose probabilities are in `output`
-    output: np.ndarray | None = None  # a bulk job's probabilities, filled chunk by chunk
-
-
-@dataclass(frozen=True)
-class Part:
-    """Rows start:stop of one job, as one model call takes them."""
-
-    job: Job
-    start: int
-    stop: int
-
-    @property
-    def size(self) -> int:
-        return self.stop - self.start
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """One model call, as observers (e.g. /metrics) see it."""
-
-    size: int
-    seconds: float
-    queue_waits: list[float]  # one per request whose first rows are in the batch
-    probabilities: np.ndarray | None  # None when the call failed
-
-
-@dataclass
-class BatchStats:
-    """Counters that only ever grow, and the observers told of every batch (on the worker thread, before the
-    results are handed back, so a client that reads /metrics after its answer sees its request counted)."""
-
-    batches: int = 0
-    images: int = 0
-    failures: int = 0
-    observers: list[Callable[[BatchReport], None]] = field(default_factory=list)
 
 
 class BatchingEngine:
@@ -345,9 +298,3 @@ class BatchingEngine:
             await self._idle.wait()
         self._inbox.put(None)
         await asyncio.to_thread(self._thread.join)
-
-
-def rows_of(part: Part) -> np.ndarray:
-    inputs = part.job.inputs
-    assert isinstance(inputs, np.ndarray)  # prepared on the worker before the model runs
-    return inputs if part.size == len(inputs) else inputs[part.start : part.stop]

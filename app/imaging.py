@@ -2,7 +2,7 @@
 
 Pure functions, no HTTP. Cheap checks come first: the format is decided from the leading bytes and the declared
 dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing. Plain 8-bit grayscale
-PNGs (what MNIST-style clients send) take a short path to the same pixels (`plain_png_pixels`).
+PNGs, what MNIST-style clients send, take a short path to the same pixels.
 
 The steps follow how MNIST itself was made: composite alpha, grayscale, make the ink bright on a dark background,
 suppress the background, crop to the ink, scale the longer side to 20 px, and centre the centre of mass in 28x28.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from training.contract import IMAGE_SIDE  # the model's input frame
+from app.contract import IMAGE_SIDE  # the model's input frame
 
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
@@ -257,11 +257,10 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
 
 
 def is_mnist_format(gray: np.ndarray) -> bool:
-    """Already a 28x28 MNIST-style image (dark background): it is fed as it is, so it gets exactly the answer
-    that the offline evaluation of the same image gives."""
+    """Already a 28x28 MNIST-style image (dark background): fed as it is, for the offline evaluation's answer."""
     if gray.shape != (IMAGE_SIDE, IMAGE_SIDE):
         return False
-    # np.median(border(gray)[2]) in a few microseconds instead of ~50: this check runs on every upload.
+    # The median of the border, by sorting it once: cheaper than np.median, and this check runs on every upload.
     edge = np.sort(np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1])))
     if np.isnan(edge[-1]):  # sorted last; np.median would be NaN, and NaN <= 127 is false
         return False

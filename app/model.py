@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from app.contract import IMAGE_SIDE, SIGNATURE_NAME, version_numbers
 from app.tf_import import import_tensorflow
-from training.contract import IMAGE_SIDE, SIGNATURE_NAME, version_numbers
 
 log = logging.getLogger(__name__)
 

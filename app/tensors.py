@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.contract import IMAGE_SIDE
+from app.contract import IMAGE_SIDE
 
 Item = np.ndarray | bytes  # a [28, 28] pixel array (uint8 or float32), or an encoded image file
 Decoded = np.ndarray | list[Item]  # all the pixels [N, 28, 28], or one item per image

@@ -42,9 +42,9 @@ def main() -> None:
     create_app(settings)
     lap("web stack and app modules")
 
+    from app.contract import SIGNATURE_NAME
     from app.model import choose_version, configure_threads
     from app.tf_import import import_tensorflow
-    from training.contract import SIGNATURE_NAME
 
     tf = importlib.import_module("tensorflow") if sys.argv[1:] == ["plain"] else import_tensorflow()
     configure_threads(settings.intra_op_threads(), settings.inter_op_threads())

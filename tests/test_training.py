@@ -241,22 +241,10 @@ def test_no_network_and_no_data_dir_says_how(tmp_path: Path) -> None:
     assert "could not download MNIST" in result.stderr and "--data-dir" in result.stderr
 
 
-def test_predict_command_reads_image_files() -> None:
-    """`python -m training predict` applies the service's preprocessing to real files and prints each class."""
-    examples = ROOT / "docs" / "examples"
-    result = run_cli("predict", "models/mnist/1", str(examples / "seven.png"), str(examples / "photo-four.jpg"))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert "seven.png: class 7" in lines[0] and "photo-four.jpg: class 4" in lines[1]
-    assert lines[0].count(":0.") + lines[0].count(":1.") == 10  # all ten probabilities are printed
-    broken = run_cli("predict", "models/mnist/1", str(ROOT / "README.md"))
-    assert broken.returncode == 2 and "unsupported file type" in broken.stderr
-
-
 def test_help_lists_the_commands_and_options_default_to_train() -> None:
     overview = run_cli("--help")
     assert overview.returncode == 0, overview.stderr
-    assert all(command in overview.stdout for command in ("train", "evaluate", "predict"))
+    assert all(command in overview.stdout for command in ("train", "evaluate"))
     train_help = run_cli("train", "--help")
     assert train_help.returncode == 0 and "--epochs" in train_help.stdout
     misspelt = run_cli("--epochs", "three")  # options alone go to `train`, whose parser names the bad value

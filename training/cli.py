@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.contract import ARCHITECTURES
+from training.architectures import ARCHITECTURES
 from training.data import DataError, load_from_dir
 from training.export import OutputError, check_writable
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "evaluate", "predict")
+COMMANDS = ("train", "evaluate")
 
 
 def default_data_dir() -> Path | None:
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train a digit classifier on MNIST and export it as the next version of a SavedModel, "
-        "re-measure an exported version, or classify image files with one. Without a command, 'train' runs.",
+        "or re-measure an exported version. Without a command, 'train' runs. (To classify image files with a version "
+        "as the service does: python -m app.classify.)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_command(commands)
@@ -53,14 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
     data_dir_option(evaluate)
-    predict = commands.add_parser(
-        "predict",
-        help="print each image's probabilities and digit",
-        description="Print each image's class probabilities and predicted digit, after "
-        "the same preprocessing the service applies.",
-    )
-    predict.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
-    predict.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     return parser
 
 
@@ -165,31 +158,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from app.imaging import ImageError, preprocess
-    from training.evaluation import predict_saved_model
-
-    arrays = []
-    for path in args.images:
-        try:
-            arrays.append(preprocess(path.read_bytes()))
-        except (OSError, ImageError) as error:
-            raise DataError(f"{path}: {error}") from None
-    probabilities = predict_saved_model(args.model_dir, np.stack(arrays))
-    for path, row in zip(args.images, probabilities, strict=True):
-        shown = " ".join(f"{digit}:{p:.3f}" for digit, p in enumerate(row))
-        print(f"{path}: class {int(row.argmax())} ({row.max():.1%})  {shown}")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")  # options alone mean the default command
     args = build_parser().parse_args(argv)
-    runner = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}[args.command]
+    runner = {"train": run_train, "evaluate": run_evaluate}[args.command]
     try:
         return runner(args)
     except (DataError, OutputError) as error:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.contract import IMAGE_SIDE
+from app.contract import IMAGE_SIDE
 
 IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from training.contract import NUM_CLASSES
+from app.contract import NUM_CLASSES
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def predict_saved_model(model_dir: Path, images: np.ndarray, batch_size: int = 1
     """Probabilities [N, 10] from an exported model's serving signature, fed raw pixels as the contract says."""
     import tensorflow as tf
 
-    from training.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
+    from app.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME
 
     serve = tf.saved_model.load(str(model_dir)).signatures[SIGNATURE_NAME]
     batches = [

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from training.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from app.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
 
 if TYPE_CHECKING:
     import keras

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from training.contract import NUM_CLASSES, Arch
+from app.contract import NUM_CLASSES
+from training.architectures import Arch
 
 
 def build_mlp() -> keras.Model:

@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, Arch
+from app.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME
+from training.architectures import Arch
 from training.data import Mnist, load_mnist
 from training.evaluation import score
 from training.export import check_writable, export_version

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import Health, ModelDescription, Readiness, TensorContract
+from app.contract import IMAGE_SIDE
 from app.imaging import SIGNATURES
 from app.model import available_versions
 from app.service import ServiceDep, readiness_of
-from training.contract import IMAGE_SIDE
 
 router = APIRouter(tags=["health"])
 

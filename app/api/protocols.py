@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel
 
 from app.content_encoding import decompress
 from app.model import ModelNotFoundError
-from app.service import Service
+from app.service import Service, ServiceDep
 from app.tensors import TensorError
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,22 @@ def check_target(service: Service, name: str, version: str | None) -> None:
         raise ModelNotFoundError(
             f"version '{version}' of model '{name}' is not loaded; the loaded version is {service.version}"
         )
+
+
+async def served_model(model_name: str, service: ServiceDep) -> Service:
+    """The Service, for a URL naming the served model (any version); the protocol's 404 otherwise."""
+    check_target(service, model_name, None)
+    return service
+
+
+async def served_version(model_name: str, version: str, service: ServiceDep) -> Service:
+    """The Service, for a URL naming the served model and its loaded version; the protocol's 404 otherwise."""
+    check_target(service, model_name, version)
+    return service
+
+
+ServedModel = Annotated[Service, Depends(served_model)]
+ServedVersion = Annotated[Service, Depends(served_version)]
 
 
 async def tensor_body(request: Request, service: Service) -> bytes:

@@ -15,6 +15,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
+    ServedModel,
+    ServedVersion,
     check_target,
     error_docs,
     json_bytes,
@@ -22,9 +24,9 @@ from app.api.protocols import (
     request_body_doc,
     tensor_body,
 )
+from app.contract import IMAGE_SIDE, SIGNATURE_NAME
 from app.service import Service, ServiceDep
 from app.tensors import Decoded, TensorError, tfserving_items, to_images
-from training.contract import IMAGE_SIDE, SIGNATURE_NAME
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
 
@@ -131,8 +133,7 @@ PREDICT_DOC: dict[str, Any] = {
 
 
 @router.get("/{model_name}", response_model=ModelStatus, summary="Model version status", responses=error_docs(404))
-async def model_status(model_name: str, service: ServiceDep) -> ModelStatus:
-    check_target(service, model_name, None)
+async def model_status(service: ServedModel) -> ModelStatus:
     return status_body(service)
 
 
@@ -142,8 +143,7 @@ async def model_status(model_name: str, service: ServiceDep) -> ModelStatus:
     summary="Status of one model version",
     responses=error_docs(404),
 )
-async def version_status(model_name: str, version: str, service: ServiceDep) -> ModelStatus:
-    check_target(service, model_name, version)
+async def version_status(service: ServedVersion) -> ModelStatus:
     return status_body(service)
 
 
@@ -153,8 +153,7 @@ async def version_status(model_name: str, version: str, service: ServiceDep) -> 
     summary="Model metadata: the serving signature",
     responses=error_docs(404),
 )
-async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
-    check_target(service, model_name, None)
+async def model_metadata(service: ServedModel) -> ModelMetadata:
     return metadata_body(service)
 
 
@@ -164,8 +163,7 @@ async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata:
-    check_target(service, model_name, version)
+async def version_metadata(service: ServedVersion) -> ModelMetadata:
     return metadata_body(service)
 
 

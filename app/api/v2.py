@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
+    ServedModel,
+    ServedVersion,
     check_target,
     error_docs,
     json_bytes,
@@ -25,9 +27,9 @@ from app.api.protocols import (
     request_body_doc,
     tensor_body,
 )
+from app.contract import IMAGE_SIDE
 from app.service import Service, ServiceDep, readiness_of
 from app.tensors import Decoded, TensorError, binary_sizes, split_binary_body, to_images, v2_items
-from training.contract import IMAGE_SIDE
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
 
@@ -235,8 +237,7 @@ async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
 
 
 @router.get("/models/{model_name}", response_model=ModelMetadata, summary="Model metadata", responses=error_docs(404))
-async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
-    check_target(service, model_name, None)
+async def model_metadata(service: ServedModel) -> ModelMetadata:
     return metadata_body(service)
 
 
@@ -246,8 +247,7 @@ async def model_metadata(model_name: str, service: ServiceDep) -> ModelMetadata:
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(model_name: str, version: str, service: ServiceDep) -> ModelMetadata:
-    check_target(service, model_name, version)
+async def version_metadata(service: ServedVersion) -> ModelMetadata:
     return metadata_body(service)
 
 
@@ -263,8 +263,7 @@ def readiness(service: Service) -> ModelReadiness | JSONResponse:
     summary="Model readiness",
     responses=error_docs(404, 503),
 )
-async def model_ready(model_name: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
-    check_target(service, model_name, None)
+async def model_ready(service: ServedModel) -> ModelReadiness | JSONResponse:
     return readiness(service)
 
 
@@ -274,8 +273,7 @@ async def model_ready(model_name: str, service: ServiceDep) -> ModelReadiness | 
     summary="Readiness of one model version",
     responses=error_docs(404, 503),
 )
-async def version_ready(model_name: str, version: str, service: ServiceDep) -> ModelReadiness | JSONResponse:
-    check_target(service, model_name, version)
+async def version_ready(service: ServedVersion) -> ModelReadiness | JSONResponse:
     return readiness(service)
 
 

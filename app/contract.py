@@ -1,13 +1,11 @@
 """The names the exported SavedModel is known by and its folder layout: the one thing training and serving agree on.
 
-Light on purpose (no TensorFlow, no Keras): the serving half imports it too.
+Both halves import it: the serving half as its own module, the training job to export what the service reads. Light
+on purpose (no TensorFlow, no Keras, nothing else of app), so the training job imports nothing more of serving.
 """
 
 from pathlib import Path
-from typing import Literal
 
-Arch = Literal["cnn", "mlp"]
-ARCHITECTURES: tuple[Arch, ...] = ("cnn", "mlp")
 NUM_CLASSES = 10
 IMAGE_SIDE = 28
 SIGNATURE_NAME = "serving_default"

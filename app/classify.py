@@ -1,0 +1,58 @@
+"""`python -m app.classify MODEL_DIR IMAGE...`: what the service answers for image files, without a server.
+
+Each file goes through the service's own preprocessing (app.imaging) and the version in MODEL_DIR (a version folder
+such as models/mnist/4, or a model's folder, for its newest version); one line per file with its digit and its ten
+probabilities. A file the service would refuse is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m app.classify", description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/4")
+    parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import numpy as np
+
+    from app.imaging import ImageError, preprocess
+    from app.model import DigitModel, ModelLoadError
+
+    arrays = []
+    for path in args.images:
+        try:
+            arrays.append(preprocess(path.read_bytes()))
+        except (OSError, ImageError) as error:
+            print(f"error: {path}: {error.strerror if isinstance(error, OSError) else error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    folder = args.model_dir.resolve()
+    # A version folder (models/mnist/4), or a model's folder (models/mnist), whose newest version is used.
+    where = (folder.parent, int(folder.name)) if folder.name.isdigit() else (folder, None)
+    try:
+        model = DigitModel(where[0], where[0].name, where[1])
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    images = np.stack(arrays)
+    for path, row in zip(args.images, model.predict(images), strict=True):
+        shown = " ".join(f"{digit}:{p:.3f}" for digit, p in enumerate(row))
+        print(f"{path}: class {int(row.argmax())} ({row.max():.1%})  {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
