@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import uvicorn
 
 from app.model import available_versions
 from training.data import Mnist
@@ -57,29 +57,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class SignallingServer(uvicorn.Server):
+    """uvicorn's server, setting `settled` once it is listening (its startup done)."""
+
+    def __init__(self, config: uvicorn.Config, settled: threading.Event) -> None:
+        super().__init__(config)
+        self.settled = settled
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.settled.set()
+
+
 class LiveServer:
     """A real uvicorn server on 127.0.0.1 in a background thread, stopped (gracefully) at the end."""
 
     def __init__(self, **settings: object) -> None:
-        import uvicorn
-
         from app.main import create_app
         from app.settings import Settings
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(Settings(model_base_path=MODELS, port=self.port, **settings))  # type: ignore[arg-type]
+        self.app = create_app(Settings(model_base_path=MODELS, port=self.port, **settings))
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.settled = threading.Event()  # set when the server listens, or when it has given up
+        self.server = SignallingServer(config, self.settled)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        try:
+            self.server.run()
+        finally:
+            self.settled.set()
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 120
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.05)
+        if not self.settled.wait(timeout=120) or not self.server.started:
+            raise RuntimeError("test server did not start")
         return self
 
     def __exit__(self, *_: object) -> None:

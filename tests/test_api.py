@@ -22,17 +22,17 @@ from training.data import Mnist
 SAMPLE = 1000  # MNIST test images sent over HTTP
 
 
-def post_all(client: httpx.Client, uploads: list[bytes], workers: int = 8) -> list[dict]:  # type: ignore[type-arg]
-    def post(data: bytes) -> dict:  # type: ignore[type-arg]
+def post_all(client: httpx.Client, uploads: list[bytes], workers: int = 8) -> list[dict]:
+    def post(data: bytes) -> dict:
         response = client.post("/predict", files={"file": ("digit", data)})
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(post, uploads))
 
 
-def accuracy(results: list[dict], labels: np.ndarray) -> float:  # type: ignore[type-arg]
+def accuracy(results: list[dict], labels: np.ndarray) -> float:
     return float(np.mean([r["predicted_class"] == label for r, label in zip(results, labels, strict=True)]))
 
 
@@ -62,7 +62,7 @@ def test_mnist_pngs_match_the_offline_evaluation(
 )
 def test_realistic_uploads_are_recognised(
     client: httpx.Client, mnist: Mnist, make: Callable, count: int, minimum: float
-) -> None:  # type: ignore[no-untyped-def, type-arg]
+) -> None:
     rng = np.random.default_rng(2026)
     uploads = [make(digit, rng) for digit in mnist.test_images[:count]]
     measured = accuracy(post_all(client, uploads), mnist.test_labels[:count])

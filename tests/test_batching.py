@@ -306,7 +306,7 @@ def test_a_request_larger_than_the_queue_is_refused_as_too_large(model: DigitMod
 def gated_server(model: DigitModel) -> Iterator[tuple[LiveServer, Recorder]]:
     with LiveServer(queue_max_images=2, batch_max_size=1, batch_max_wait_ms=0) as live:
         engine = live.app.state.service.engine
-        recorder = Recorder(live.server.config.app.state.service.model)  # type: ignore[union-attr]
+        recorder = Recorder(live.server.config.app.state.service.model)
         engine._predict = recorder  # the real model behind a gate, so the queue can be filled on purpose
         yield live, recorder
         recorder.gate.set()

@@ -66,7 +66,7 @@ def test_mnist_format_passes_through_unchanged(seven: np.ndarray) -> None:
         ("WEBP", "RGB", {"lossless": True}),
     ],
 )
-def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt: str, mode: str, options: dict) -> None:  # type: ignore[type-arg]
+def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt: str, mode: str, options: dict) -> None:
     """Dark-on-white, enlarged: the result is a centred 20-px-tall digit close to the MNIST original."""
     big = Image.fromarray(255 - seven).resize((112, 112), Image.Resampling.BICUBIC)
     image = big.convert("I;16") if mode == "I;16" else big.convert(mode)

@@ -146,13 +146,13 @@ def test_documented_example_file_works(client: httpx.Client) -> None:
     assert outputs["probabilities"]["shape"] == [2, 10] and len(outputs["probabilities"]["data"]) == 20
 
 
-def binary_request(header: dict, data: bytes, declared: int | None = None) -> tuple[bytes, dict[str, str]]:  # type: ignore[type-arg]
+def binary_request(header: dict, data: bytes, declared: int | None = None) -> tuple[bytes, dict[str, str]]:
     head = json.dumps(header).encode()
     length = len(head) if declared is None else declared
     return head + data, {"Inference-Header-Content-Length": str(length), "Content-Type": "application/octet-stream"}
 
 
-def uint8_input(count: int = 1, size: int | None = None) -> dict:  # type: ignore[type-arg]
+def uint8_input(count: int = 1, size: int | None = None) -> dict:
     return {
         "name": "images",
         "shape": [count, 28, 28],
@@ -161,7 +161,7 @@ def uint8_input(count: int = 1, size: int | None = None) -> dict:  # type: ignor
     }
 
 
-def json_input(**changes: object) -> dict:  # type: ignore[type-arg]
+def json_input(**changes: object) -> dict:
     tensor = {"name": "images", "shape": [1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}
     tensor.update(changes)
     return tensor
