@@ -11,8 +11,6 @@ suppress the background, crop to the ink, scale the longer side to 20 px, and ce
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from app.contract import IMAGE_SIDE  # the model's input frame
+from app.png_short_path import PNG_SIGNATURE, plain_png_pixels
 
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
@@ -29,7 +28,7 @@ NOISE_FLOOR = 0.2  # fraction of the ink's contrast below which a pixel is backg
 
 # Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
-    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "PNG": (PNG_SIGNATURE,),
     "JPEG": (b"\xff\xd8\xff",),
     "GIF": (b"GIF87a", b"GIF89a"),
     "BMP": (b"BM",),
@@ -78,63 +77,6 @@ def sniff_format(data: bytes) -> str:
                 continue
             return name
     raise UnsupportedImageError(f"unsupported file type: expected a {SUPPORTED} image")
-
-
-def declared_png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) as a PNG's header states it (fixed offsets: no decoding); None for other data."""
-    if len(data) < 24 or not data.startswith(SIGNATURES["PNG"][0]) or data[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", data[16:24])
-    return int(width), int(height)
-
-
-def declared_png_pixels(data: bytes) -> int | None:
-    """Width x height as a PNG's header states it; None for other data."""
-    size = declared_png_size(data)
-    return None if size is None else size[0] * size[1]
-
-
-# Chunks a plain grayscale PNG may carry that do not change what its pixels mean: text, resolution, time stamp.
-# Anything else (tRNS transparency, eXIf orientation, colour profiles, APNG frames...) takes the general path.
-PLAIN_PNG_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"tIME"})
-GRAY_8BIT_HEADER = bytes([8, 0, 0, 0, 0])  # IHDR after width and height: depth 8, gray, deflate, filter 0, no interlace
-
-
-def plain_png_pixels(data: bytes, limits: Limits) -> np.ndarray | None:
-    """The pixels of an 8-bit grayscale, non-interlaced PNG with valid chunks (MNIST's own kind of file), or None
-    for anything else, including any doubt, so that decode() gives its usual answer or error.
-
-    For a small file Pillow's general path spends far more time in Python (plugin set-up, chunk reader, tile loader,
-    EXIF check) than in decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder
-    ("zip"), which undoes every PNG filter type. Same pixels; docs/benchmark.md has the cost of both.
-    """
-    size = declared_png_size(data)
-    if size is None or data[24:29] != GRAY_8BIT_HEADER:
-        return None
-    width, height = size
-    if not 0 < width * height <= limits.max_pixels:
-        return None
-    image_data: list[bytes] = []
-    position = 8
-    while position + 12 <= len(data):
-        (length,) = struct.unpack_from(">I", data, position)
-        kind, end = data[position + 4 : position + 8], position + 8 + length
-        if end + 4 > len(data) or struct.unpack_from(">I", data, end)[0] != zlib.crc32(data[position + 4 : end]):
-            return None
-        if kind == b"IEND":
-            break
-        if kind == b"IDAT":
-            image_data.append(data[position + 8 : end])
-        elif kind not in PLAIN_PNG_CHUNKS and position != 8:  # the first chunk is the IHDR checked above
-            return None
-        position = end + 4
-    else:
-        return None  # no IEND: a truncated file
-    try:
-        image = Image.frombytes("L", (width, height), b"".join(image_data), "zip", "L")
-    except ValueError:  # corrupt or too little image data
-        return None
-    return np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
 
 
 def decode(data: bytes, limits: Limits) -> Image.Image:
@@ -281,7 +223,7 @@ def normalise(gray: np.ndarray) -> np.ndarray:
 def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
     """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
     limits = limits or Limits()
-    pixels = plain_png_pixels(data, limits)
+    pixels = plain_png_pixels(data, limits.max_pixels)
     gray = pixels.astype(np.float32) if pixels is not None else to_grayscale(decode(data, limits))
     return normalise(gray)
 

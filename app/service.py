@@ -13,8 +13,9 @@ import numpy as np
 from fastapi import Depends, Request
 
 from app.batching import BatchingEngine
-from app.imaging import Limits, declared_png_pixels, preprocess, preprocess_files
+from app.imaging import Limits, preprocess, preprocess_files
 from app.model import DigitModel
+from app.png_short_path import declared_png_pixels
 from app.settings import Settings
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch

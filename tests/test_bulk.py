@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from app.batch_parts import BatchReport
 from tests.conftest import LiveServer
 from tests.uploads import mnist_png
 from training.data import Mnist
@@ -115,14 +116,19 @@ def test_single_predict_is_answered_while_a_bulk_request_runs(server: LiveServer
             results.append(http.post(V2_INFER, content=body, headers=headers))
         bulk_done.set()
 
+    under_way = threading.Event()  # set by the engine's batch observer once bulk chunks run with thousands left
+
+    def watch(_: BatchReport) -> None:
+        if engine.pending >= 5_000:
+            under_way.set()
+
+    engine.stats.observers.append(watch)
     sender = threading.Thread(target=send_bulk)
     sender.start()
-    queued = threading.Event()
-    while not (queued.is_set() or bulk_done.is_set()):
-        queued.wait(0.001)  # the engine has no hook for "a job arrived"; its pending count is read as it changes
-        if engine.pending >= 5_000:
-            queued.set()
-    assert queued.is_set(), "the bulk request finished before it was seen waiting"
+    try:
+        assert under_way.wait(timeout=120), "the bulk request never ran in the engine"
+    finally:
+        engine.stats.observers.remove(watch)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         single = http.post("/predict", files={"file": ("7.png", mnist_png(mnist.test_images[0]))})
         answered_during_bulk = not bulk_done.is_set()

@@ -17,10 +17,10 @@ from app.imaging import (
     Limits,
     UndecodableImageError,
     UnsupportedImageError,
-    plain_png_pixels,
     preprocess,
     sniff_format,
 )
+from app.png_short_path import plain_png_pixels
 from tests.uploads import encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
 from training.data import Mnist
 
@@ -185,7 +185,7 @@ def test_plain_grayscale_pngs_take_the_short_path_with_the_same_pixels(
     for number, digit in enumerate(mnist.test_images[:60]):
         image = Image.fromarray(digit) if number % 2 else scaled(digit, 28 + 7 * number)
         data = encode(image, "PNG", **options)
-        pixels = plain_png_pixels(data, Limits())
+        pixels = plain_png_pixels(data, Limits().max_pixels)
         assert pixels is not None, f"image {number} took the general path"
         np.testing.assert_array_equal(pixels, np.asarray(Image.open(io.BytesIO(data))))
 
@@ -230,7 +230,7 @@ def interlaced_png(digit: np.ndarray) -> bytes:
     ],
 )
 def test_anything_else_takes_the_general_path(seven: np.ndarray, make) -> None:
-    assert plain_png_pixels(make(seven), Limits()) is None
+    assert plain_png_pixels(make(seven), Limits().max_pixels) is None
 
 
 def test_the_general_path_still_answers_what_the_short_path_declines(seven: np.ndarray) -> None:
