@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +31,39 @@ def worker_processes(pid: int) -> list[int]:
     return found
 
 
+class ServerOutput:
+    """The server's output, read line by line on a thread; `seen()` waits until a line has come often enough."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.closed = threading.Event()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            with self.changed:
+                self.lines.append(raw.decode(errors="replace"))
+                self.changed.notify_all()
+        with self.changed:
+            self.closed.set()
+            self.changed.notify_all()
+
+    def text(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def seen(self, needle: str, times: int, timeout: float) -> bool:
+        with self.changed:
+            return (
+                self.changed.wait_for(
+                    lambda: "".join(self.lines).count(needle) >= times or self.closed.is_set(), timeout
+                )
+                and "".join(self.lines).count(needle) >= times
+            )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc")
 def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path) -> None:
@@ -44,22 +77,18 @@ def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path
         "LOG_LEVEL": "info",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.server"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so the cleanup below reaches the workers too
-        )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.server"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so the cleanup below reaches the workers too
+    )
+    output = ServerOutput(server)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while log.read_text().count(STARTED) < 2:
-            assert server.poll() is None, f"mnist-serve exited with {server.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"two workers not started in {START_TIMEOUT_S} s:\n{log.read_text()}"
-            time.sleep(0.2)
+        started = output.seen(STARTED, times=2, timeout=START_TIMEOUT_S)
+        assert started, f"two workers not started in {START_TIMEOUT_S} s (exit {server.poll()}):\n{output.text()}"
         assert len(worker_processes(server.pid)) == 2  # a supervisor and one process per worker
 
         digits = mnist.test_images[:64]
@@ -80,8 +109,9 @@ def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-    assert server.returncode == 0, log.read_text()
-    assert log.read_text().count("Finished server process") == 2  # both workers shut down cleanly
+    output.closed.wait(timeout=60)
+    assert server.returncode == 0, output.text()
+    assert output.text().count("Finished server process") == 2  # both workers shut down cleanly
 
 
 def test_a_worker_imports_tensorflow_without_keras() -> None:
