@@ -1,4 +1,4 @@
-"""Command line: `python -m training [train] ...`, `... evaluate MODEL_DIR`, `... predict MODEL_DIR IMAGE...`.
+"""Command line: `python -m training [train] ...` and `... evaluate MODEL_DIR`.
 
 Errors in the data or the output folder end the job before TensorFlow is imported, with one line on stderr and
 exit code 2.
