@@ -24,12 +24,10 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
 
 @dataclass(frozen=True)
 class BodyLimit:
-    """The most body bytes a path takes, the setting that says so, and the key of its JSON error body (`detail`
-    for this service's routes, `error` for the serving protocols')."""
+    """The most body bytes a path takes, and the setting that says so."""
 
     size: int
     setting: str
-    error_key: str = "detail"
 
 
 class BodyLimitMiddleware:
@@ -40,9 +38,10 @@ class BodyLimitMiddleware:
     limit. The application then sees a disconnect and whatever it answers is dropped.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], BodyLimit]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], BodyLimit], error_key: Callable[[str], str]) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.error_key = error_key  # the JSON key of a path's error body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +51,7 @@ class BodyLimitMiddleware:
         declared = declared_length(scope["headers"])
         if declared is not None:
             if declared > limit.size:
-                await reject(send, limit)
+                await reject(send, limit, self.error_key(scope["path"]))
             else:  # no wrapping: it cost two closures and an extra await on every message of every upload
                 await self.app(scope, receive, send)
             return
@@ -67,7 +66,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit.size and not responded:
                     responded = True
-                    await reject(send, limit)
+                    await reject(send, limit, self.error_key(scope["path"]))
                     return {"type": "http.disconnect"}
             return message
 
@@ -78,9 +77,9 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
-async def reject(send: Send, limit: BodyLimit) -> None:
+async def reject(send: Send, limit: BodyLimit, key: str) -> None:
     message = f"request body is over the limit of {limit.size:,} bytes ({limit.setting})"
-    body = json.dumps({limit.error_key: message}).encode()
+    body = json.dumps({key: message}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from app.api import health, metrics, predict, tfserving, ui, v2
-from app.api.errors import PROTOCOL_PREFIXES, install_error_handlers
+from app.api.errors import PROTOCOL_PREFIXES, error_key, install_error_handlers
 from app.body_limit import BodyLimit, BodyLimitMiddleware
 from app.gc_policy import collector_paused
 from app.metrics import Metrics, MetricsMiddleware
@@ -42,7 +42,7 @@ def package_version() -> str:
 def body_limits(settings: Settings) -> Callable[[str], BodyLimit]:
     single = BodyLimit(settings.max_upload_bytes + MULTIPART_SLACK, "MAX_UPLOAD_BYTES")
     batch = BodyLimit(settings.max_batch_bytes, "MAX_BATCH_BYTES")
-    tensors = BodyLimit(settings.max_tensor_bytes, "MAX_TENSOR_BYTES", error_key="error")
+    tensors = BodyLimit(settings.max_tensor_bytes, "MAX_TENSOR_BYTES")
 
     def limit_for(path: str) -> BodyLimit:
         if path.startswith(PROTOCOL_PREFIXES):
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes=predict.router.routes,
     )
     app.state.service = None
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings))
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings), error_key=error_key)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: also counts 413s from the limit
     install_error_handlers(app)

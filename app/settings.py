@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         32 * MIB,
         ge=1,
         description="Largest tensor request body (TensorFlow Serving and Open Inference Protocol routes), in bytes, "
-        "after decompression; it holds 10,000 MNIST images as binary FP32.",
+        "after decompression; the default takes the whole MNIST test set as one binary FP32 tensor.",
     )
     batch_max_size: int = Field(
         64,

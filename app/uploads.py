@@ -34,8 +34,8 @@ class _FormFiles:
     """python-multipart callbacks that keep the files of one field as bytes.
 
     Starlette's form parsing (what `UploadFile = File()` uses) spools every part through a temporary file object
-    and an UploadFile; for the small images this service takes, that costs several times the parsing itself
-    (docs/benchmark.md). Here each part is a list of byte slices, checked against the size limit as it grows.
+    and an UploadFile, work that the small images this service takes do not need (docs/benchmark.md has its cost).
+    Here each part is a list of byte slices, checked against the size limit as it grows.
     """
 
     def __init__(self, field: str, max_bytes: int, max_files: int) -> None:

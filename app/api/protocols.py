@@ -55,8 +55,9 @@ async def tensor_body(request: Request, service: Service) -> bytes:
 def parse_json(data: bytes) -> Any:
     """The body as JSON; malformed JSON is the client's error.
 
-    orjson reads a tensor of thousands of images several times faster than the standard library; what it refuses
-    goes to the standard library, which also takes TensorFlow Serving's NaN/Infinity tokens and words the error."""
+    orjson reads it, as the standard library's parser would limit a tensor of thousands of images; what orjson
+    refuses goes to the standard library, which also takes TensorFlow Serving's NaN/Infinity tokens and words the
+    error."""
     if not data.strip():
         raise TensorError("the request body is empty; send a JSON object")
     try:
@@ -70,8 +71,8 @@ def parse_json(data: bytes) -> Any:
 
 
 def json_bytes(value: Any) -> bytes:
-    """`value` as JSON, NumPy arrays included, written by orjson: answers with thousands of rows cost a fraction of
-    what the standard library takes to write them."""
+    """`value` as JSON, NumPy arrays included, written by orjson: it writes NumPy rows directly and float32 values
+    at their own precision, so an answer of thousands of rows is neither slow nor bloated (docs/benchmark.md)."""
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
