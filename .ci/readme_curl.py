@@ -2,14 +2,17 @@
 
 The README's convention: lines starting with `curl ` inside ```bash fences, aimed at http://localhost:8000, run
 from the project root. A line ending in `# expect NNN` must answer NNN; every other line must answer 2xx and exit 0.
-The lines run verbatim through bash, except that the address is moved to the port this script's server got (8000
-when free) and `curl` is a wrapper that also reports the status code.
+The lines run verbatim through bash, except that the address is moved to the server's (this script's own server
+gets 8000 when free) and `curl` is a wrapper that also reports the status code.
 
-Usage: .venv/bin/python .ci/readme_curl.py [README.md]
+Usage: .venv/bin/python .ci/readme_curl.py [--url http://127.0.0.1:8000] [README.md]
+  without --url it starts `mnist-serve` from .venv for the run; with it, it checks a server already running there
+  (CI's compose stack).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import socket
@@ -82,10 +85,10 @@ def curl_wrapper(folder: Path) -> None:
     script.chmod(0o755)
 
 
-def run_example(line: str, port: int, env: dict[str, str]) -> str | None:
+def run_example(line: str, base_url: str, env: dict[str, str]) -> str | None:
     """None if the answer is as documented, else what went wrong."""
     expected = EXPECT.search(line)
-    command = line.replace("localhost:8000", f"127.0.0.1:{port}")
+    command = line.replace("http://localhost:8000", base_url)
     result = subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         cwd=ROOT,
@@ -108,32 +111,45 @@ def run_example(line: str, port: int, env: dict[str, str]) -> str | None:
     return None
 
 
-def main() -> int:
-    readme = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "README.md"
-    lines = examples(readme.read_text(encoding="utf-8"))
-    if not lines:
-        print(f"readme-curl: no curl examples in ```bash blocks of {readme}", file=sys.stderr)
-        return 1
-    port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning"}
+def run_examples(lines: list[str], base_url: str) -> int:
+    """Run every example against `base_url`; the number that did not answer as documented."""
+    failures = 0
     with tempfile.TemporaryDirectory() as scratch:
         curl_wrapper(Path(scratch))
-        env_curl = {**env, "PATH": f"{scratch}{os.pathsep}{env['PATH']}"}
-        server = subprocess.Popen([str(ROOT / ".venv/bin/mnist-serve")], cwd=ROOT, env=env)
-        failures = 0
+        env = {**os.environ, "PATH": f"{scratch}{os.pathsep}{os.environ['PATH']}"}
+        for line in lines:
+            problem = run_example(line, base_url, env)
+            failures += problem is not None
+            print(f"{'FAIL' if problem else 'ok  '} {line}" + (f"\n     -> {problem}" if problem else ""))
+    print(f"readme-curl: {len(lines) - failures} of {len(lines)} examples answered as documented ({base_url})")
+    return failures
+
+
+def run_with_own_server(lines: list[str]) -> int:
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning"}
+    server = subprocess.Popen([str(ROOT / ".venv/bin/mnist-serve")], cwd=ROOT, env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", server)
+        return run_examples(lines, f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
         try:
-            wait_ready(f"http://127.0.0.1:{port}/readyz", server)
-            for line in lines:
-                problem = run_example(line, port, env_curl)
-                failures += problem is not None
-                print(f"{'FAIL' if problem else 'ok  '} {line}" + (f"\n     -> {problem}" if problem else ""))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-    print(f"readme-curl: {len(lines) - failures} of {len(lines)} examples answered as documented (port {port})")
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("readme", nargs="?", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--url", help="check the server running here instead of starting one")
+    args = parser.parse_args()
+    lines = examples(args.readme.read_text(encoding="utf-8"))
+    if not lines:
+        print(f"readme-curl: no curl examples in ```bash blocks of {args.readme}", file=sys.stderr)
+        return 1
+    failures = run_examples(lines, args.url.rstrip("/")) if args.url else run_with_own_server(lines)
     return 1 if failures else 0
 
 
