@@ -30,3 +30,16 @@ def collector_paused() -> Iterator[None]:
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         gc.enable()
+
+
+def keep_serving_objects() -> None:
+    """A newly loaded version's objects live as long as it serves: frozen, full collections skip them."""
+    gc.freeze()
+
+
+def collect_retired() -> None:
+    """Free a retired version: frozen objects are never collected, so unfreeze, collect its cycles, refreeze what
+    still lives. One full collection per retirement, off the event loop."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
