@@ -21,6 +21,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
+    response_model_exclude_none=True,
     summary="A verified model version serves",
     responses={503: {"model": Readiness, "description": "Loading, no version could be loaded, or draining."}},
 )
@@ -29,7 +30,8 @@ async def readyz(request: Request) -> Readiness | JSONResponse:
     if status != "ready":
         service: Service | None = request.app.state.service
         detail = service.repository.readiness()[1] if service is not None and status != "draining" else None
-        return JSONResponse(Readiness(status=status, detail=detail).model_dump(), status_code=503)
+        body = Readiness(status=status, detail=detail).model_dump(exclude_none=True)
+        return JSONResponse(body, status_code=503)
     return Readiness(status=status, model_version=request.app.state.service.version)
 
 
