@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from app.contract import IMAGE_SIDE, OUTPUT_NAME, SIGNATURE_NAME, SIGNATURE_OUTPUTS, version_numbers
+from app.contract import (
+    DIGIT_SCORE_NAME,
+    IMAGE_SIDE,
+    OUTPUT_NAME,
+    SIGNATURE_NAME,
+    SIGNATURE_OUTPUTS,
+    version_numbers,
+)
 from app.tf_import import import_tensorflow
 
 log = logging.getLogger(__name__)
@@ -115,7 +122,10 @@ class DigitModel:
         outputs `probabilities` (with `digit_score` optionally)."""
         inputs = self._function.structured_input_signature[1]
         outputs = set(self._function.structured_outputs)
-        wanted = f"one float32 [N, {IMAGE_SIDE}, {IMAGE_SIDE}] input and outputs {sorted(SIGNATURE_OUTPUTS)}"
+        wanted = (
+            f"one float32 [N, {IMAGE_SIDE}, {IMAGE_SIDE}] input and the output '{OUTPUT_NAME}' "
+            f"(with '{DIGIT_SCORE_NAME}' optionally)"
+        )
         problem = None
         if len(inputs) != 1:
             problem = f"{len(inputs)} inputs"

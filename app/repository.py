@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -219,7 +220,9 @@ class Repository:
     async def _load(self, version: int, folder: Folder) -> None:
         self._set(VersionState(version, LOADING))
         try:
-            model = await asyncio.get_running_loop().run_in_executor(self._loader, self._load_verified, version)
+            model, verify_seconds = await asyncio.get_running_loop().run_in_executor(
+                self._loader, self._load_verified, version
+            )
         except ModelLoadError as error:
             self._failures[version] = Failure(folder.fingerprint, error)
             log.warning("model %s version %d refused (%s): %s", self.name, version, error.reason, error)
@@ -229,13 +232,21 @@ class Repository:
         self._loaded[version] = loaded
         self._set(VersionState(version, AVAILABLE), loaded)
         self._publish(self.config.config)  # serves at once, before any other version loads
-        log.info("model %s version %d verified and serving", self.name, version)
+        log.info(
+            "model %s version %d verified and serving (load and warm-up %.3f s, verify %.3f s)",
+            self.name,
+            version,
+            model.info.load_seconds,
+            verify_seconds,
+        )
 
-    def _load_verified(self, version: int) -> DigitModel:
+    def _load_verified(self, version: int) -> tuple[DigitModel, float]:
         model = DigitModel(self.model_dir, self.name, version)
+        started = time.perf_counter()
         verify(model)
+        verify_seconds = time.perf_counter() - started
         keep_serving_objects()
-        return model
+        return model, verify_seconds
 
     def _retire_unwanted(self, wanted: set[int], on_disk: set[int]) -> None:
         keep = wanted & set(self._loaded)

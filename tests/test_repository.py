@@ -133,7 +133,7 @@ def test_versions_go_live_without_restart_and_bad_ones_never_serve(
             assert value(metrics, "model_load_failures_total", **labels) == 1
         assert value(metrics, "model_version_state", model="mnist", version="2", state="AVAILABLE") == 1
         assert value(metrics, "model_version", model="mnist") == 2
-        assert value(metrics, "model_requests_total", model="mnist", version="2") >= 3
+        assert value(metrics, "model_requests_total", model="mnist", version="2") == 2
 
         # A refused folder that changes is tried again: version 3 repaired goes live.
         shutil.copy(COMMITTED_VERSION / "saved_model.pb", model_dir / "3" / "saved_model.pb")
