@@ -187,18 +187,19 @@ class Repository:
         config = await loop.run_in_executor(self._loader, self.config.read)
         found = await loop.run_in_executor(self._loader, scan, self.model_dir)
         self._note_not_versions(found.not_versions)
-        candidates = self._candidates(found)
+        candidates, waiting = self._sort_folders(found)
         self._previous = found
         self.polls += 1
         wanted = config.policy.select(candidates)
+        self._show_waiting(config, candidates, waiting)
         for version in sorted(wanted - set(self._loaded), reverse=True):
             await self._load(version, candidates[version])
         self._retire_unwanted(wanted, set(found.versions))
         self._publish(config)
 
-    def _candidates(self, found: Scan) -> dict[int, Folder]:
-        """Complete, settled folders that have not failed as they are; the state of the others."""
-        ready = {}
+    def _sort_folders(self, found: Scan) -> tuple[dict[int, Folder], dict[int, str]]:
+        """Complete, settled folders that have not failed as they are; and those still being written, with why."""
+        ready, waiting = {}, {}
         for version, folder in found.versions.items():
             failure = self._failures.get(version)
             if failure is not None and failure.fingerprint == folder.fingerprint:
@@ -209,13 +210,22 @@ class Repository:
             if folder.has_saved_model and settled:
                 ready[version] = folder
             elif version not in self._loaded:
-                why = "still changing" if folder.has_saved_model else "no saved_model.pb yet"
-                self._set(VersionState(version, START, "OK", f"waiting for the folder to be complete ({why})"))
+                waiting[version] = "still changing" if folder.has_saved_model else "no saved_model.pb yet"
         for version in set(self._states) - set(found.versions) - set(self._loaded):
             if self._states[version].state != UNLOADING:
                 self._forget(version)
                 self._failures.pop(version, None)
-        return ready
+        return ready, waiting
+
+    def _show_waiting(self, config: ModelConfig, ready: dict[int, Folder], waiting: dict[int, str]) -> None:
+        """START for a folder still being written that the policy would serve once complete; nothing for others."""
+        shown = {version for version in waiting if version in config.policy.select([*ready, version])}
+        for version in shown:
+            message = f"waiting for the folder to be complete ({waiting[version]})"
+            self._set(VersionState(version, START, "OK", message))
+        for version, state in list(self._states.items()):
+            if state.state == START and version not in shown:
+                self._forget(version)
 
     async def _load(self, version: int, folder: Folder) -> None:
         self._set(VersionState(version, LOADING))

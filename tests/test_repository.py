@@ -357,3 +357,18 @@ def test_labels_from_the_environment_and_the_config_file(tmp_path: Path) -> None
         path.write_text(text)
         with pytest.raises(ConfigError, match=words):
             read_config_file(path)
+
+
+def test_the_environment_sets_policy_and_labels_and_model_version_pins_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    monkeypatch.setenv("MODEL_VERSION_POLICY", "latest 2")
+    monkeypatch.setenv("MODEL_LABELS", "stable=3")
+    assert Settings().model_config_from_env() == ModelConfig(VersionPolicy("latest", 2), {"stable": 3})
+    monkeypatch.setenv("MODEL_VERSION", "3")
+    assert Settings().model_config_from_env().policy == VersionPolicy("specific", versions=frozenset({3}))
+    monkeypatch.setenv("MODEL_VERSION_POLICY", "newest")
+    with pytest.raises(ValidationError, match="not understood"):
+        Settings()
