@@ -7,7 +7,8 @@ another, so the load generator never competes with the server. Then all servers 
 c=64 (each round measures every server in turn; the throughput-ratio targets are judged on the medians of the
 per-round ratios, which a drift of a shared machine moves far less than single figures). Then bulk tensor requests
 against the model's own rate (benchmarks/bulk.py), and new versions going live under load (benchmarks/reload.py).
-Results: a table on stdout, docs/benchmark.md and two plots. `--tune` adds a sweep of the batching settings. Every run stops by itself.
+Results: a table on stdout, docs/benchmark.md and two plots. `--tune` adds a sweep of the batching settings. Every
+run stops by itself.
 
 This module is the plan and its steps; the server processes are benchmarks/processes.py, the load and what it
 measures benchmarks/load.py, the tables, targets, plots and Markdown benchmarks/report.py.
