@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.load import LoadResult, measure, mnist_dir, mnist_images, write_bodies
 from benchmarks.processes import ROOT, Running, ServerSpec, get, rss_mb, running
@@ -60,13 +61,21 @@ def copy_in(source: Path, model_dir: Path, version: int) -> None:
     os.rename(staging, model_dir / str(version))
 
 
+def described(port: int) -> dict[str, Any]:
+    """GET /model; an empty answer if it fails or times out (the probe goes on until its deadline)."""
+    try:
+        status, body = get(port, "/model", timeout=10)
+    except OSError:
+        return {}
+    return dict(json.loads(body)) if status == 200 else {}
+
+
 def default_version(port: int) -> int | None:
-    status, body = get(port, "/model", timeout=5)
-    return json.loads(body).get("version") if status == 200 else None
+    return described(port).get("version")
 
 
 def loaded_versions(port: int) -> list[int]:
-    return [v["version"] for v in json.loads(get(port, "/model", timeout=5)[1])["versions"]]
+    return [v["version"] for v in described(port).get("versions", [])]
 
 
 def wait_for(check: Callable[[], bool], timeout: float) -> bool:
