@@ -32,14 +32,9 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def keep_serving_objects() -> None:
-    """A newly loaded version's objects live as long as it serves: frozen, full collections skip them."""
-    gc.freeze()
-
-
 def collect_retired() -> None:
-    """Free a retired version: frozen objects are never collected, so unfreeze, collect its cycles, refreeze what
-    still lives. One full collection per retirement, off the event loop."""
-    gc.unfreeze()
+    """Free a retired version's reference cycles now, not at some later full collection. Versions loaded after
+    start-up are not frozen: a loaded SavedModel is a few thousand tracked objects, which a full collection walks
+    in milliseconds, whereas unfreezing would make it walk TensorFlow's start-up objects too (a pause of most of a
+    second with the GIL held, in the middle of a swap), and frozen objects are never collected at all."""
     gc.collect()
-    gc.freeze()

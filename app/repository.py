@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app.batching import BatchingEngine
-from app.gc_policy import collect_retired, keep_serving_objects
+from app.gc_policy import collect_retired
 from app.model import DigitModel, ModelLoadError, ModelNotFoundError
 from app.model_config import ModelConfig
 from app.model_folder import ConfigWatch, Fingerprint, Folder, Scan, scan
@@ -255,7 +255,6 @@ class Repository:
         started = time.perf_counter()
         verify(model)
         verify_seconds = time.perf_counter() - started
-        keep_serving_objects()
         return model, verify_seconds
 
     def _retire_unwanted(self, wanted: set[int], on_disk: set[int]) -> None:
