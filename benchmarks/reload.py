@@ -111,6 +111,16 @@ def swap_under_load(server: Running, model_dir: Path, version: int, args: argpar
     return Swap(version, to_serving, load_s, verify_s, run.errors, run.p99_ms, rss_mb(server.process.pid))
 
 
+LIMITS = (
+    "What limits: at c=64 the pinned core is saturated, so every CPU second a swap takes (restoring the SavedModel's "
+    "functions, mostly Python under the GIL, then warm-up and verification) is a second the requests wait; the p99 "
+    "of a swap's run is the steady p99 plus about the load's CPU time. Two versions are in memory only for the "
+    "moment of the swap; the retired one is freed by a collection of the objects loaded after start-up (TensorFlow's "
+    "start-up objects stay frozen), and resident memory stays flat. The wait before loading is by design: a folder "
+    "copied file by file must be seen unchanged on two polls before it is loaded."
+)
+
+
 def markdown(steady: LoadResult, swaps: list[Swap], first_rss: float, args: argparse.Namespace) -> str:
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -144,7 +154,8 @@ def markdown(steady: LoadResult, swaps: list[Swap], first_rss: float, args: argp
         + "\n".join(rows)
         + f"\n\nResident memory after the first swap {first_rss:.0f} MB, after {len(swaps)} versions loaded and "
         f"retired {last:.0f} MB ({last - first_rss:+.0f} MB; goal <= +50 MB). Steady run: {steady.rps:.0f} "
-        f"requests/s, p99 {steady.p99_ms:.1f} ms, {steady.errors} errors.\n\n{SECTION_END}\n"
+        f"requests/s, p99 {steady.p99_ms:.1f} ms, {steady.errors} errors. Load average of the machine when the run "
+        f"ended: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n\n{LIMITS}\n\n{SECTION_END}\n"
     )
 
 
