@@ -11,6 +11,9 @@ IMAGE_SIDE = 28
 SIGNATURE_NAME = "serving_default"
 INPUT_NAME = "images"  # float32 [N, 28, 28], raw pixels 0-255, background 0, ink 255
 OUTPUT_NAME = "probabilities"  # float32 [N, 10], each row sums to 1
+DIGIT_SCORE_NAME = "digit_score"  # optional float32 [N]: probability in [0, 1] that the image shows a digit at all
+SIGNATURE_OUTPUTS = frozenset({OUTPUT_NAME, DIGIT_SCORE_NAME})  # `probabilities` required, `digit_score` optional
+CANARY_FILE = "assets.extra/canary.npz"  # in a version folder: images uint8 [K, 28, 28], labels, probabilities
 
 
 def version_numbers(model_dir: Path) -> list[int]:

@@ -30,3 +30,11 @@ def collector_paused() -> Iterator[None]:
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         gc.enable()
+
+
+def collect_retired() -> None:
+    """Free a retired version's reference cycles now, not at some later full collection. Versions loaded after
+    start-up are not frozen: a loaded SavedModel is a few thousand tracked objects, which a full collection walks
+    in milliseconds, whereas unfreezing would make it walk TensorFlow's start-up objects too (a pause of most of a
+    second with the GIL held, in the middle of a swap), and frozen objects are never collected at all."""
+    gc.collect()

@@ -1,10 +1,8 @@
-"""`create_app()`: wires settings, model, batching engine and routers; `lifespan` loads before serving."""
+"""`create_app()`: wires settings, the model repository and routers; `lifespan` starts watching the models."""
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -14,9 +12,7 @@ from fastapi import FastAPI
 from app.api import health, metrics, predict, tfserving, ui, v2
 from app.api.errors import PROTOCOL_PREFIXES, error_key, install_error_handlers
 from app.body_limit import BodyLimit, BodyLimitMiddleware
-from app.gc_policy import collector_paused
 from app.metrics import Metrics, MetricsMiddleware
-from app.model import ModelLoadError, configure_threads
 from app.service import Service
 from app.settings import Settings, get_settings
 
@@ -57,15 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            with collector_paused():
-                configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
-                service = Service.start(settings)
-        except ModelLoadError as error:
-            # One line and a non-zero exit: an orchestrator's log shows the reason, not a traceback.
-            log.critical("cannot start: %s", error)
-            sys.stderr.flush()
-            os._exit(3)
+        # Returns at once: the server listens (and /healthz answers) while the first version loads in the
+        # background; readiness says 'loading', then 'ready', or 'unavailable' with the reason when none can load.
+        service = Service.start(settings)
         app.state.metrics.attach(service)
         app.state.service = service
         yield

@@ -8,12 +8,14 @@ process at a time.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batch_parts import BatchReport
+from app.repository import AVAILABLE, END, LoadedVersion, VersionState
 from app.service import Service
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -66,7 +68,27 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.queued = Gauge("batch_queue_images", "Images queued or running in the batching engine.", registry=r)
+        self.queued = Gauge("batch_queue_images", "Images queued or running in the batching engines.", registry=r)
+        self.version_requests = Counter(
+            "model_requests", "Inference requests answered, by model version.", ["model", "version"], registry=r
+        )
+        self.version_predictions = Counter(
+            "model_predictions", "Images classified, by model version.", ["model", "version"], registry=r
+        )
+        self.version_state = Gauge(
+            "model_version_state",
+            "1 for each version's current state (TensorFlow Serving's names: START = waiting for its folder, "
+            "LOADING, AVAILABLE, UNLOADING, END = refused).",
+            ["model", "version", "state"],
+            registry=r,
+        )
+        self.load_failures = Counter(
+            "model_load_failures",
+            "Versions refused, by reason: load (unreadable SavedModel), contract, canary.",
+            ["model", "version", "reason"],
+            registry=r,
+        )
+        self._states: dict[int, str] = {}
         for digit in range(10):  # every class shows from the start, so rate() works before the first hit
             self.predictions.labels(predicted_class=str(digit))
 
@@ -85,11 +107,37 @@ class Metrics:
         for digit, count in zip(classes, counts, strict=True):
             self.predictions.labels(predicted_class=str(int(digit))).inc(int(count))
 
+    def observe_version_batch(self, model: str, version: int, batch: BatchReport) -> None:
+        self.observe_batch(batch)
+        self.version_requests.labels(model=model, version=str(version)).inc(len(batch.queue_waits))
+        self.version_predictions.labels(model=model, version=str(version)).inc(batch.size)
+
     def attach(self, service: Service) -> None:
-        """Follow a started service: its model version, its queue and its engine's batches."""
-        self.model_version.labels(model=service.model.info.name).set(service.version)
-        self.queued.set_function(lambda: service.engine.pending)
-        service.engine.stats.observers.append(self.observe_batch)
+        """Follow a started service: its default version, its versions' states, queues and batches."""
+        repository = service.repository
+        name = repository.name
+
+        def default_version() -> float:  # read at each scrape: the routing table is replaced on every change
+            default = repository.routes.default
+            return default.version if default is not None else 0
+
+        self.model_version.labels(model=name).set_function(default_version)
+        self.queued.set_function(lambda: repository.pending)
+
+        def follow(state: VersionState, loaded: LoadedVersion | None) -> None:
+            version = state.version
+            previous = self._states.pop(version, None)
+            if previous is not None:
+                self.version_state.remove(name, str(version), previous)
+            if state.state != END or state.error_code != "OK":  # END without an error: gone from memory and disk
+                self.version_state.labels(model=name, version=str(version), state=state.state).set(1)
+                self._states[version] = state.state
+            if state.error_code != "OK":
+                self.load_failures.labels(model=name, version=str(version), reason=state.reason).inc()
+            if loaded is not None and state.state == AVAILABLE:
+                loaded.engine.stats.observers.append(partial(self.observe_version_batch, name, version))
+
+        repository.listeners.append(follow)
 
 
 class MetricsMiddleware:

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from app.contract import IMAGE_SIDE, SIGNATURE_NAME, version_numbers
+from app.contract import (
+    DIGIT_SCORE_NAME,
+    IMAGE_SIDE,
+    OUTPUT_NAME,
+    SIGNATURE_NAME,
+    SIGNATURE_OUTPUTS,
+    version_numbers,
+)
 from app.tf_import import import_tensorflow
 
 log = logging.getLogger(__name__)
@@ -21,7 +28,13 @@ INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
 
 
 class ModelLoadError(RuntimeError):
-    """No usable model: the message is one line saying why."""
+    """No usable model: the message is one line saying why. `code` is TensorFlow Serving's name for the kind of
+    error (shown in its status), `reason` a short word for metrics: load, contract or canary."""
+
+    def __init__(self, message: str, code: str = "UNKNOWN", reason: str = "load") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
 
 
 class ModelNotFoundError(LookupError):
@@ -35,6 +48,7 @@ class ModelInfo:
     path: Path
     input_name: str
     output_name: str
+    output_names: tuple[str, ...] = (OUTPUT_NAME,)
     metrics: dict[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
 
@@ -70,7 +84,10 @@ def configure_threads(intra_op: int, inter_op: int) -> None:
 
 
 class DigitModel:
-    """The loaded serving signature: `predict(float32 [N, 28, 28] raw pixels) -> float32 [N, 10]`."""
+    """The loaded serving signature: `predict(float32 [N, 28, 28] raw pixels) -> float32 [N, 10]`.
+
+    Loading checks the signature's shape against the contract (app.contract) and warms it up; app.verification then
+    checks what it computes before a version takes traffic."""
 
     def __init__(self, model_dir: Path, name: str, version: int | None = None) -> None:
         tf = import_tensorflow()
@@ -82,29 +99,56 @@ class DigitModel:
             self._loaded = tf.saved_model.load(str(path))  # kept: the function's variables live on this object
             self._function = self._loaded.signatures[SIGNATURE_NAME]
         except Exception as error:  # TensorFlow raises many kinds for a damaged or foreign SavedModel
-            raise ModelLoadError(f"cannot load {path}: {type(error).__name__}: {str(error).splitlines()[0]}") from None
-        inputs = self._function.structured_input_signature[1]
-        outputs = self._function.structured_outputs
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(f"{path}: signature {SIGNATURE_NAME} must have one input and one output")
-        input_name, output_name = next(iter(inputs)), next(iter(outputs))
-        self._input_name, self._output_name = input_name, output_name
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ModelLoadError(f"cannot load {path}: {type(error).__name__}: {message}", "DATA_LOSS") from None
         self._tf = tf
+        self._input_name = self._check_signature(path)
+        self.output_names = tuple(sorted(self._function.structured_outputs))
         self.predict(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))  # warm-up: traces and allocates once
         self.info = ModelInfo(
             name=name,
             version=chosen,
             path=path,
-            input_name=input_name,
-            output_name=output_name,
+            input_name=self._input_name,
+            output_name=OUTPUT_NAME,
+            output_names=self.output_names,
             metrics=read_metrics(path),
             load_seconds=round(time.monotonic() - started, 3),
         )
         log.info("loaded model %s version %d from %s in %.2f s", name, chosen, path, self.info.load_seconds)
 
+    def _check_signature(self, path: Path) -> str:
+        """The input's name, once the signature has the contract's shape: one float32 [N, 28, 28] input and the
+        outputs `probabilities` (with `digit_score` optionally)."""
+        inputs = self._function.structured_input_signature[1]
+        outputs = set(self._function.structured_outputs)
+        wanted = (
+            f"one float32 [N, {IMAGE_SIDE}, {IMAGE_SIDE}] input and the output '{OUTPUT_NAME}' "
+            f"(with '{DIGIT_SCORE_NAME}' optionally)"
+        )
+        problem = None
+        if len(inputs) != 1:
+            problem = f"{len(inputs)} inputs"
+        else:
+            spec = next(iter(inputs.values()))
+            shape = spec.shape.as_list() if spec.shape.rank is not None else None
+            if spec.dtype != self._tf.float32 or shape is None or shape[1:] != [IMAGE_SIDE, IMAGE_SIDE]:
+                problem = f"input {spec.dtype.name} {shape}"
+        if problem is None and (OUTPUT_NAME not in outputs or not outputs <= SIGNATURE_OUTPUTS):
+            problem = f"outputs {sorted(outputs)}"
+        if problem is not None:
+            message = f"{path}: signature {SIGNATURE_NAME} has {problem}; the contract is {wanted}"
+            raise ModelLoadError(message, "INVALID_ARGUMENT", "contract")
+        return str(next(iter(inputs)))
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the signature for `images`, by name (verification reads them all)."""
+        tensor = self._tf.constant(images, dtype=self._tf.float32)
+        return {name: np.asarray(value.numpy()) for name, value in self._function(**{self._input_name: tensor}).items()}
+
     def predict(self, images: np.ndarray) -> np.ndarray:
         tensor = self._tf.constant(images, dtype=self._tf.float32)
-        result = self._function(**{self._input_name: tensor})[self._output_name]
+        result = self._function(**{self._input_name: tensor})[OUTPUT_NAME]
         return np.asarray(result.numpy(), dtype=np.float32)
 
 

@@ -1,4 +1,4 @@
-"""The objects every router shares, built once at start-up: settings, the loaded model, the batching engine."""
+"""The objects every router shares, built once at start-up: settings, the model repository, the decoder threads."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import numpy as np
 from fastapi import Depends, Request
 
 from app.batching import BatchingEngine
+from app.gc_policy import collector_paused
 from app.imaging import Limits, preprocess, preprocess_files
-from app.model import DigitModel
+from app.model import DigitModel, configure_threads
 from app.png_short_path import declared_png_pixels
+from app.repository import LoadedVersion, Repository
 from app.settings import Settings
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
@@ -60,9 +62,11 @@ def decodes_inline(files: Sequence[bytes]) -> bool:
 
 @dataclass
 class Service:
+    """What the routers share: the settings, the model repository (the loaded versions, each with its batching
+    engine) and the decoder threads. A request asks `route()` for its version and holds it until answered."""
+
     settings: Settings
-    model: DigitModel
-    engine: BatchingEngine
+    repository: Repository
     # Decoding gets its own small pool (one thread per core of this worker): a hop through it costs less than one
     # through Starlette's shared 40-thread pool, and it keeps uploads from competing with other work.
     decoders: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "preprocess"))
@@ -70,20 +74,48 @@ class Service:
 
     @classmethod
     def start(cls, settings: Settings) -> Service:
-        model = DigitModel(settings.model_dir, settings.model_name, settings.model_version)
-        engine = BatchingEngine(
-            model.predict,
-            max_batch=settings.batch_max_size,
-            max_wait_s=settings.batch_max_wait_ms / 1000,
-            quiet_s=settings.batch_quiet_ms / 1000,
-            max_queue=settings.queue_max_images,
-        )
+        """Start watching the model folder (on the running event loop) and return at once: versions load in the
+        background, and readiness says 'loading' until one is verified."""
+
+        def make_engine(model: DigitModel) -> BatchingEngine:
+            return BatchingEngine(
+                model.predict,
+                max_batch=settings.batch_max_size,
+                max_wait_s=settings.batch_max_wait_ms / 1000,
+                quiet_s=settings.batch_quiet_ms / 1000,
+                max_queue=settings.queue_max_images,
+            )
+
+        def prepare() -> None:  # on the loader thread, before the first load
+            with collector_paused():
+                configure_threads(settings.intra_op_threads(), settings.inter_op_threads())
+
+        repository = Repository(settings, make_engine)
+        repository.start(prepare)
         decoders = ThreadPoolExecutor(settings.intra_op_threads(), thread_name_prefix="preprocess")
-        return cls(settings, model, engine, decoders)
+        return cls(settings, repository, decoders)
+
+    def route(self, version: int | str | None = None, label: str | None = None) -> LoadedVersion:
+        """The loaded version a request names, or the default; hold it with `with` until the answer is made."""
+        return self.repository.route(version, label)
+
+    @property
+    def default(self) -> LoadedVersion:
+        return self.repository.route()
+
+    @property
+    def model(self) -> DigitModel:
+        """The default version's model."""
+        return self.default.model
+
+    @property
+    def engine(self) -> BatchingEngine:
+        """The default version's batching engine."""
+        return self.default.engine
 
     @property
     def version(self) -> int:
-        return self.model.info.version
+        return self.default.version
 
     @cached_property
     def limits(self) -> Limits:
@@ -99,29 +131,32 @@ class Service:
             return work()
         return await asyncio.get_running_loop().run_in_executor(self.decoders, work)
 
-    async def classify(self, files: Sequence[bytes]) -> Classified:
-        """Uploaded images -> what the model saw and its probabilities, decoded off the event loop."""
+    async def classify(self, files: Sequence[bytes], loaded: LoadedVersion) -> Classified:
+        """Uploaded images -> what the model saw and its probabilities from `loaded`, decoded off the event loop."""
         preparation = _Preparation(files, self.limits)
         if decodes_inline(files):
-            probabilities = await self.engine.predict_prepared(preparation, len(files))
+            probabilities = await loaded.engine.predict_prepared(preparation, len(files))
             assert preparation.images is not None  # set by the engine before it answers
             return Classified(preparation.images, probabilities)
         images = await asyncio.get_running_loop().run_in_executor(self.decoders, preparation)
-        return Classified(images, await self.engine.predict(images))
+        return Classified(images, await loaded.engine.predict(images))
 
     async def stop(self) -> None:
         self.draining = True
-        await self.engine.close()
+        await self.repository.close()
         self.decoders.shutdown(wait=False)
 
 
 def readiness_of(request: Request) -> str:
-    """'ready' once the model is loaded and warmed up; 'loading' before, 'draining' during shutdown. Every readiness
-    probe (ours, the Open Inference Protocol's) answers from this one rule."""
+    """'ready' once a verified version serves; 'loading' before (or 'unavailable' when none could be loaded),
+    'draining' during shutdown. Every readiness probe (ours, the Open Inference Protocol's, TensorFlow Serving's
+    status) answers from this one rule."""
     service: Service | None = getattr(request.app.state, "service", None)
     if service is None:
         return "loading"
-    return "draining" if service.draining else "ready"
+    if service.draining:
+        return "draining"
+    return service.repository.readiness()[0]
 
 
 def service_of(request: Request) -> Service:

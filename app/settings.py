@@ -6,8 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.model_config import ModelConfig, VersionPolicy, parse_labels, parse_policy
 
 MIB = 1024 * 1024
 
@@ -27,7 +29,25 @@ class Settings(BaseSettings):
     model_name: str = Field(
         "mnist", description="Model folder under MODEL_BASE_PATH; its versions are numbered subfolders."
     )
-    model_version: int | None = Field(None, ge=1, description="Serve this version; unset serves the newest.")
+    model_version: int | None = Field(
+        None, ge=1, description="Serve only this version: short for MODEL_VERSION_POLICY='specific [N]'."
+    )
+    model_version_policy: str = Field(
+        "latest",
+        description="Versions to serve: 'latest', 'latest N', 'all' or 'specific [3, 4]' (as TensorFlow Serving); "
+        "the newest one served answers requests that name none.",
+    )
+    model_labels: str = Field(
+        "", description="Version labels, e.g. 'stable=3,canary=4'; a label serves once its version is loaded."
+    )
+    model_config_file: Path | None = Field(
+        None,
+        description="TOML file with version_policy and [labels], re-read when it changes; replaces "
+        "MODEL_VERSION_POLICY and MODEL_LABELS.",
+    )
+    model_poll_seconds: float = Field(
+        1.0, ge=0, description="Look for new versions and config changes this often; 0 = load once at start-up."
+    )
     max_upload_bytes: int = Field(
         5 * MIB, ge=1, description="Largest accepted image file, in bytes; enforced while the upload is read."
     )
@@ -77,6 +97,25 @@ class Settings(BaseSettings):
     tf_inter_op_threads: int = Field(
         0, ge=0, description="TensorFlow ops run in parallel; 0 = 1 (serving runs one graph at a time)."
     )
+
+    @field_validator("model_version_policy")
+    @classmethod
+    def _policy_is_valid(cls, value: str) -> str:
+        parse_policy(value)  # a ConfigError (a ValueError) says what is wrong at start-up
+        return value
+
+    @field_validator("model_labels")
+    @classmethod
+    def _labels_are_valid(cls, value: str) -> str:
+        parse_labels(value)
+        return value
+
+    def model_config_from_env(self) -> ModelConfig:
+        """The policy and labels the environment sets (the config file, when given, replaces them)."""
+        policy = parse_policy(self.model_version_policy)
+        if self.model_version is not None:
+            policy = VersionPolicy("specific", versions=frozenset({self.model_version}))
+        return ModelConfig(policy, parse_labels(self.model_labels))
 
     @property
     def model_dir(self) -> Path:

@@ -6,8 +6,9 @@ real MNIST test images as multipart PNG uploads. The server is pinned to one cor
 another, so the load generator never competes with the server. Then all servers run at once for paired rounds at
 c=64 (each round measures every server in turn; the throughput-ratio targets are judged on the medians of the
 per-round ratios, which a drift of a shared machine moves far less than single figures). Then bulk tensor requests
-against the model's own rate (benchmarks/bulk.py). Results: a table on stdout, docs/benchmark.md and two plots.
-`--tune` adds a sweep of the batching settings. Every run stops by itself.
+against the model's own rate (benchmarks/bulk.py), and new versions going live under load (benchmarks/reload.py).
+Results: a table on stdout, docs/benchmark.md and two plots. `--tune` adds a sweep of the batching settings. Every
+run stops by itself.
 
 This module is the plan and its steps; the server processes are benchmarks/processes.py, the load and what it
 measures benchmarks/load.py, the tables, targets, plots and Markdown benchmarks/report.py.
@@ -217,6 +218,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="paired rounds at c=64 with all servers up (0: none)")
     parser.add_argument("--round-duration", type=float, default=10, help="seconds per server and paired round")
     parser.add_argument("--no-bulk", action="store_true", help="skip the bulk tensor requests (benchmarks/bulk.py)")
+    parser.add_argument(
+        "--no-reload", action="store_true", help="skip new versions going live under load (benchmarks/reload.py)"
+    )
     parser.add_argument("--tune", action="store_true", help="also sweep the batching settings (TUNE_SWEEPS)")
     parser.add_argument("--tune-duration", type=float, default=10, help="seconds per point of the sweep")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s per level, 1 cold start")
@@ -286,6 +290,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.server_core, 2 if args.quick else 5, 3 if args.quick else 10, service_env
             )
             bulk, bulk_rows = bulk_requests.bulk_markdown(scored, command), bulk_requests.bulk_targets(scored)
+        if "service" in chosen and not args.no_reload:
+            from benchmarks import reload  # its section of docs/benchmark.md is among the notes kept below
+
+            print("live model reloads:", flush=True)
+            reload.main(["--swaps", "3" if args.quick else "20", *([] if args.no_docs else ["--write"])])
         tuning = None
         if args.tune:
             print("tuning:", flush=True)

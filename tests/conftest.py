@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -70,15 +71,18 @@ class SignallingServer(uvicorn.Server):
 
 
 class LiveServer:
-    """A real uvicorn server on 127.0.0.1 in a background thread, stopped (gracefully) at the end."""
+    """A real uvicorn server on 127.0.0.1 in a background thread, stopped (gracefully) at the end. Entering it
+    waits until a model version serves (its /readyz says ready), unless `wait_ready=False`."""
 
-    def __init__(self, **settings: object) -> None:
+    def __init__(self, wait_ready: bool = True, **settings: object) -> None:
         from app.main import create_app
         from app.settings import Settings
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(Settings(model_base_path=MODELS, port=self.port, **settings))
+        self.wait_ready = wait_ready
+        settings.setdefault("model_base_path", MODELS)
+        self.app = create_app(Settings(port=self.port, **settings))  # type: ignore[arg-type]
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self.settled = threading.Event()  # set when the server listens, or when it has given up
         self.server = SignallingServer(config, self.settled)
@@ -94,7 +98,20 @@ class LiveServer:
         self.thread.start()
         if not self.settled.wait(timeout=120) or not self.server.started:
             raise RuntimeError("test server did not start")
+        if self.wait_ready and not self.until(lambda http: http.get("/readyz").status_code == 200, timeout=120):
+            raise RuntimeError("test server did not become ready")
         return self
+
+    def until(self, check: Callable[[httpx.Client], bool], timeout: float = 60, every: float = 0.05) -> bool:
+        """Poll `check(client)` until it holds (True) or `timeout` seconds pass (False): a bounded wait on real
+        state, such as a version appearing in /model."""
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while time.monotonic() < deadline:
+                if check(http):
+                    return True
+                time.sleep(every)
+        return False
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True

@@ -306,8 +306,10 @@ def test_openapi_documents_every_endpoint(client: httpx.Client) -> None:
     for path in ("/predict", "/predict/batch"):
         responses = paths[path]["post"]["responses"]
         assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
-        [flag] = paths[path]["post"]["parameters"]
+        flag, version, label = paths[path]["post"]["parameters"]
         assert flag["name"] == "include_input" and flag["in"] == "query" and flag["schema"]["type"] == "boolean"
+        assert version["name"] == "version" and version["schema"]["type"] == "integer"
+        assert label["name"] == "label" and label["schema"]["type"] == "string"
     assert "examples" in json.dumps(schema["components"]["schemas"]["Prediction"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text

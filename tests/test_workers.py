@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODELS, ROOT, free_port
+from tests.conftest import COMMITTED_VERSION, MODELS, ROOT, free_port
+from tests.model_versions import install
 from tests.uploads import mnist_png
 from training.data import Mnist
 
 START_TIMEOUT_S = 240  # two workers import TensorFlow at once; generous for a loaded CI machine
-STARTED = "Application startup complete."  # uvicorn logs it per worker, once lifespan has loaded the model
+STARTED = "Application startup complete."  # uvicorn logs it per worker, once lifespan has started the repository
+SERVING = "model mnist version {} verified and serving"  # the repository logs it per worker
 
 
 def worker_processes(pid: int) -> list[int]:
@@ -66,14 +68,16 @@ class ServerOutput:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker processes from /proc")
-def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path) -> None:
+def test_two_workers_each_load_the_model_answer_and_take_a_new_version(mnist: Mnist, tmp_path: Path) -> None:
     port = free_port()
+    install(COMMITTED_VERSION, tmp_path / "mnist", 1)
     env = {
         **os.environ,
         "WORKERS": "2",
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "MODEL_BASE_PATH": str(MODELS),
+        "MODEL_BASE_PATH": str(tmp_path),
+        "MODEL_POLL_SECONDS": "0.2",
         "LOG_LEVEL": "info",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
@@ -89,19 +93,29 @@ def test_two_workers_each_load_the_model_and_answer(mnist: Mnist, tmp_path: Path
     try:
         started = output.seen(STARTED, times=2, timeout=START_TIMEOUT_S)
         assert started, f"two workers not started in {START_TIMEOUT_S} s (exit {server.poll()}):\n{output.text()}"
+        assert output.seen(SERVING.format(1), times=2, timeout=START_TIMEOUT_S), output.text()
         assert len(worker_processes(server.pid)) == 2  # a supervisor and one process per worker
 
         digits = mnist.test_images[:64]
 
-        def classify(index: int) -> int:
+        def classify(index: int) -> tuple[int, int]:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
                 response = client.post("/predict", files={"file": ("d.png", mnist_png(digits[index]))})
                 assert response.status_code == 200, response.text
-                return int(response.json()["predicted_class"])
+                return int(response.json()["predicted_class"]), int(response.json()["model_version"])
 
-        with ThreadPoolExecutor(8) as pool:  # a connection per request: the kernel spreads them over the workers
-            answers = list(pool.map(classify, range(len(digits))))
-        assert sum(a == int(label) for a, label in zip(answers, mnist.test_labels[:64], strict=True)) >= 62
+        def answers() -> list[tuple[int, int]]:
+            with ThreadPoolExecutor(8) as pool:  # a connection per request: the kernel spreads them over the workers
+                return list(pool.map(classify, range(len(digits))))
+
+        first = answers()
+        assert sum(a == int(label) for (a, _), label in zip(first, mnist.test_labels[:64], strict=True)) >= 62
+        assert {version for _, version in first} == {1}
+
+        # Each worker polls on its own; once both have logged version 2 serving, every answer comes from it.
+        install(COMMITTED_VERSION, tmp_path / "mnist", 2)
+        assert output.seen(SERVING.format(2), times=2, timeout=START_TIMEOUT_S), output.text()
+        assert {version for _, version in answers()} == {2}
     finally:
         server.send_signal(signal.SIGTERM)
         try:

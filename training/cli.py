@@ -1,4 +1,4 @@
-"""Command line: `python -m training [train] ...` and `... evaluate MODEL_DIR`.
+"""Command line: `python -m training [train] ...`, `... evaluate MODEL_DIR` and `... canary MODEL_DIR`.
 
 Errors in the data or the output folder end the job before TensorFlow is imported, with one line on stderr and
 exit code 2.
@@ -19,7 +19,7 @@ from training.data import DataError, load_from_dir
 from training.export import OutputError, check_writable
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("train", "evaluate")
+COMMANDS = ("train", "evaluate", "canary")
 
 
 def default_data_dir() -> Path | None:
@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/1")
     data_dir_option(evaluate)
+    canary = commands.add_parser(
+        "canary",
+        help="write a version's canary (assets.extra/canary.npz) from the MNIST test images",
+        description="Write the canary the service replays before a version takes traffic: a few MNIST test images "
+        "with the probabilities this SavedModel gives them. Training writes it; this adds it to older versions.",
+    )
+    canary.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/4")
+    data_dir_option(canary)
     return parser
 
 
@@ -158,12 +166,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_canary(args: argparse.Namespace) -> int:
+    from training.canary import canary_sample, write_canary
+    from training.data import load_mnist
+
+    data = load_mnist(args.data_dir)
+    path = write_canary(args.model_dir, *canary_sample(data.test_images, data.test_labels))
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")  # options alone mean the default command
     args = build_parser().parse_args(argv)
-    runner = {"train": run_train, "evaluate": run_evaluate}[args.command]
+    runner = {"train": run_train, "evaluate": run_evaluate, "canary": run_canary}[args.command]
     try:
         return runner(args)
     except (DataError, OutputError) as error:

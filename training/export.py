@@ -1,8 +1,8 @@
 """Writing a trained model into the serving layout `<output>/<version>/`, atomically.
 
-The version folder holds the SavedModel plus the report. It is assembled in a hidden temporary folder beside the
-versions and renamed into place only when complete, so a server watching `<output>` never sees half a model, and
-an existing version is never overwritten.
+The version folder holds the SavedModel plus the report and the canary (training.canary). It is assembled in a
+hidden temporary folder beside the versions and renamed into place only when complete, so a server watching
+`<output>` never sees half a model, and an existing version is never overwritten.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from app.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from training.canary import canary_sample, write_canary
 
 if TYPE_CHECKING:
     import keras
@@ -59,12 +62,20 @@ def write_saved_model(model: keras.Sequential, path: Path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def export_version(model: keras.Sequential, output: Path, write_report: Callable[[Path], None]) -> Path:
-    """Write model and report to a temporary folder, then rename it to the next free version; return that path."""
+def export_version(
+    model: keras.Sequential,
+    output: Path,
+    write_report: Callable[[Path], None],
+    canary: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
+    """Write model, report and canary (from the test `(images, labels)`, when given) to a temporary folder, then
+    rename it to the next free version; return that path."""
     check_writable(output)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output))
     try:
         write_saved_model(model, staging)
+        if canary is not None:
+            write_canary(staging, *canary_sample(*canary))
         write_report(staging)
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a served model must be readable by the server's user
         while True:

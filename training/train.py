@@ -150,5 +150,5 @@ def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
             probabilities.argmax(axis=1),
         )
 
-    version_dir = export_version(model, config.output, write_report)
+    version_dir = export_version(model, config.output, write_report, canary=(data.test_images, data.test_labels))
     return TrainResult(version_dir, metrics)

@@ -23,6 +23,7 @@ from app.imaging import (
     UnsupportedImageError,
 )
 from app.model import ModelNotFoundError
+from app.repository import NoVersionReadyError
 from app.tensors import TensorError
 from app.uploads import ClientGoneError, MalformedFormError, MissingFormFieldError, UploadTooLargeError
 
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     EncodingError: 400,
     InflatedTooLargeError: 413,
     ModelNotFoundError: 404,
+    NoVersionReadyError: 503,
     JobTooLargeError: 413,
     QueueFullError: 503,
     EngineStoppedError: 503,
@@ -113,6 +115,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
         415: "Not a supported raster image (decided from the bytes).",
         422: "Missing or misnamed form field.",
         500: "The model call failed; the service keeps serving.",
-        503: "Queue full or shutting down; retry after the Retry-After header's seconds.",
+        404: "The version or label named is not loaded.",
+        503: "No version serves yet, queue full or shutting down; retry after the Retry-After header's seconds.",
     }
     return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}

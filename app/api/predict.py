@@ -2,9 +2,10 @@
 
 The hot path on purpose, where FastAPI's own way costs more than a few per cent of a request (docs/benchmark.md has
 the figures): the upload is read with app.uploads, not `UploadFile = File()`, which spools each part through a
-temporary file object; `?include_input` is read by `include_input()`, not as a declared query parameter; the
-Service comes from the app's state, not through a dependency. The request body and the flag are therefore described
-to OpenAPI here. The answer goes through the route's response model, as FastAPI does it.
+temporary file object; `?include_input`, `?version` and `?label` are read by hand, not as declared query parameters
+(a request without a query string skips them all); the Service comes from the app's state, not through a
+dependency. The request body and the query parameters are therefore described to OpenAPI here. The answer goes
+through the route's response model, as FastAPI does it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from pydantic import TypeAdapter, ValidationError
 from app.api.errors import error_docs
 from app.api.schemas import BatchPrediction, Prediction
 from app.imaging import SUPPORTED
-from app.service import service_of
+from app.repository import LoadedVersion
+from app.service import Service, service_of
 from app.uploads import read_form_files
 
 router = APIRouter(tags=["predict"])
 
 INCLUDE_INPUT_HELP = "Also return the 28x28 image the model saw, as a PNG data URL."
+VERSION_HELP = "Classify with this loaded version (default: the newest version the policy serves)."
+LABEL_HELP = "Classify with the version this label points at (e.g. stable); not together with `version`."
 UPLOAD_HELP = f"The image: {SUPPORTED}; decided from its bytes, not its name."
 
 
@@ -37,15 +41,12 @@ def upload_form(field: str, description: str, many: bool) -> dict[str, Any]:
     file = {"type": "string", "format": "binary"}
     schema = {"type": "array", "items": file} if many else file
     flag_schema = {"type": "boolean", "default": False, "title": "Include Input", "description": INCLUDE_INPUT_HELP}
+    version_schema = {"type": "integer", "minimum": 1, "title": "Version", "description": VERSION_HELP}
+    label_schema = {"type": "string", "title": "Label", "description": LABEL_HELP}
     return {
         "parameters": [
-            {
-                "name": "include_input",
-                "in": "query",
-                "required": False,
-                "description": INCLUDE_INPUT_HELP,
-                "schema": flag_schema,
-            }
+            {"name": name, "in": "query", "required": False, "description": schema["description"], "schema": schema}
+            for name, schema in (("include_input", flag_schema), ("version", version_schema), ("label", label_schema))
         ],
         "requestBody": {
             "required": True,
@@ -81,6 +82,18 @@ def include_input(request: Request) -> bool:
         raise RequestValidationError([{**p, "loc": ("query", "include_input", *p["loc"])} for p in problems]) from None
 
 
+def chosen_version(request: Request, service: Service) -> LoadedVersion:
+    """The version `?version=` or `?label=` names, else the default; read by hand like `include_input()`."""
+    if not request.scope["query_string"]:
+        return service.route()
+    query = request.query_params
+    version, label = query.get("version"), query.get("label")
+    if version is not None and label is not None:
+        problem = {"type": "value_error", "loc": ("query", "label"), "msg": "give ?version or ?label, not both"}
+        raise RequestValidationError([problem])
+    return service.route(version, label)
+
+
 def as_data_url(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.clip(image, 0, 255).round().astype(np.uint8)).save(buffer, format="PNG")
@@ -103,16 +116,17 @@ def to_prediction(probabilities: np.ndarray, version: int, seen: np.ndarray | No
     response_model=Prediction,
     response_model_exclude_none=True,
     summary="Classify one uploaded image",
-    responses=error_docs(400, 413, 415, 422, 500, 503),
+    responses=error_docs(400, 404, 413, 415, 422, 500, 503),
     openapi_extra=upload_form("file", UPLOAD_HELP, many=False),
 )
 async def predict(request: Request) -> Prediction:
     service = service_of(request)  # not Depends(get_service): FastAPI resolves a dependency on every request
     with_input = include_input(request)
-    files = await read_form_files(request, "file", service.settings.max_upload_bytes)
-    result = await service.classify(files)
+    with chosen_version(request, service) as loaded:
+        files = await read_form_files(request, "file", service.settings.max_upload_bytes)
+        result = await service.classify(files, loaded)
     seen = result.images[0] if with_input else None
-    return to_prediction(result.probabilities[0], service.version, seen)
+    return to_prediction(result.probabilities[0], loaded.version, seen)
 
 
 @router.post(
@@ -120,7 +134,7 @@ async def predict(request: Request) -> Prediction:
     response_model=BatchPrediction,
     response_model_exclude_none=True,
     summary="Classify several uploaded images, answered in upload order",
-    responses=error_docs(400, 413, 415, 422, 500, 503),
+    responses=error_docs(400, 404, 413, 415, 422, 500, 503),
     openapi_extra=upload_form(
         "files", f"One or more images (up to MAX_BATCH_FILES, MAX_BATCH_BYTES in all). {UPLOAD_HELP}", many=True
     ),
@@ -129,12 +143,13 @@ async def predict_batch(request: Request) -> BatchPrediction:
     service = service_of(request)
     with_input = include_input(request)
     settings = service.settings
-    files = await read_form_files(request, "files", settings.max_upload_bytes, max_files=settings.max_batch_files)
-    result = await service.classify(files)
+    with chosen_version(request, service) as loaded:
+        files = await read_form_files(request, "files", settings.max_upload_bytes, max_files=settings.max_batch_files)
+        result = await service.classify(files, loaded)
     return BatchPrediction(
-        model_version=service.version,
+        model_version=loaded.version,
         predictions=[
-            to_prediction(row, service.version, image if with_input else None)
+            to_prediction(row, loaded.version, image if with_input else None)
             for row, image in zip(result.probabilities, result.images, strict=True)
         ],
     )

@@ -13,37 +13,49 @@ from pydantic import BaseModel
 
 from app.content_encoding import decompress
 from app.model import ModelNotFoundError
+from app.repository import LoadedVersion
 from app.service import Service, ServiceDep
 from app.tensors import TensorError
 
 log = logging.getLogger(__name__)
 
 
-def check_target(service: Service, name: str, version: str | None) -> None:
-    """This server serves one model name and one loaded version; any other is not found."""
-    served = service.model.info.name
+def check_name(service: Service, name: str) -> None:
+    """This server serves one model name; any other is not found."""
+    served = service.repository.name
     if name != served:
         raise ModelNotFoundError(f"model '{name}' is not served here; the only model is '{served}'")
-    if version is not None and version != str(service.version):
-        raise ModelNotFoundError(
-            f"version '{version}' of model '{name}' is not loaded; the loaded version is {service.version}"
-        )
+
+
+def target(service: Service, name: str, version: str | None = None, label: str | None = None) -> LoadedVersion:
+    """The loaded version a URL names (by number or label; the default when neither), or the protocol's 404."""
+    check_name(service, name)
+    return service.route(version, label)
 
 
 async def served_model(model_name: str, service: ServiceDep) -> Service:
-    """The Service, for a URL naming the served model (any version); the protocol's 404 otherwise."""
-    check_target(service, model_name, None)
+    """The Service, for a URL naming the served model (whatever its versions' states); the protocol's 404 else."""
+    check_name(service, model_name)
     return service
 
 
-async def served_version(model_name: str, version: str, service: ServiceDep) -> Service:
-    """The Service, for a URL naming the served model and its loaded version; the protocol's 404 otherwise."""
-    check_target(service, model_name, version)
-    return service
+async def default_version(model_name: str, service: ServiceDep) -> LoadedVersion:
+    return target(service, model_name)
+
+
+async def served_version(model_name: str, version: str, service: ServiceDep) -> LoadedVersion:
+    return target(service, model_name, version)
+
+
+async def labelled_version(model_name: str, label: str, service: ServiceDep) -> LoadedVersion:
+    return target(service, model_name, label=label)
 
 
 ServedModel = Annotated[Service, Depends(served_model)]
-ServedVersion = Annotated[Service, Depends(served_version)]
+DefaultVersion = Annotated[LoadedVersion, Depends(default_version)]
+ServedVersion = Annotated[LoadedVersion, Depends(served_version)]
+LabelledVersion = Annotated[LoadedVersion, Depends(labelled_version)]
+VERSION_HEADER = "Model-Version"  # names the version that computed an answer whose body has no place for it
 
 
 async def tensor_body(request: Request, service: Service) -> bytes:
@@ -106,10 +118,10 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "Malformed JSON or base64, wrong shape or datatype, data not matching the shape, undecodable image.",
-        404: "Unknown model name or version.",
+        404: "Unknown model name, or a version or label that is not loaded.",
         413: "A body over MAX_TENSOR_BYTES, more images than the queue holds, or an image over the size limits.",
         415: "An encoded image that is not a supported raster format.",
         500: "The model call failed; the service keeps serving.",
-        503: "Not ready, queue full or shutting down; retry after the Retry-After header's seconds.",
+        503: "No version serves yet, queue full or shutting down; retry after the Retry-After header's seconds.",
     }
     return {status: {"model": ErrorMessage, "description": meaning[status]} for status in statuses}

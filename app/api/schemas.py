@@ -50,8 +50,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str = Field(description="'ready', or 'loading' / 'draining' (with 503).", examples=["ready"])
-    model_version: int | None = None
+    status: str = Field(
+        description="'ready', or 'loading' / 'unavailable' (no version could be loaded) / 'draining' (with 503).",
+        examples=["ready"],
+    )
+    model_version: int | None = Field(None, description="The default version, once one serves.")
+    detail: str | None = Field(None, description="Why not ready.")
 
 
 class TensorContract(BaseModel):
@@ -61,11 +65,33 @@ class TensorContract(BaseModel):
     description: str
 
 
+class VersionDescription(BaseModel):
+    version: int
+    state: str = Field(
+        description="START (waiting for its folder to be complete), LOADING, AVAILABLE (verified, serving), "
+        "UNLOADING (retired, finishing its requests) or END (refused)."
+    )
+    default: bool = Field(False, description="Answers requests that name no version.")
+    labels: list[str] = Field(default_factory=list)
+    error: str | None = Field(None, description="Why it was refused; tried again when its folder changes.")
+    test_accuracy: float | None = None
+
+
 class ModelDescription(BaseModel):
     name: str = Field(examples=["mnist"])
-    version: int = Field(examples=[1])
-    available_versions: list[int] = Field(examples=[[1]])
-    architecture: str | None = Field(None, examples=["cnn"])
+    version: int | None = Field(description="The default version: the newest one the policy serves.", examples=[1])
+    versions: list[VersionDescription] = Field(
+        description="Versions loaded, loading, waiting for their folder or refused."
+    )
+    available_versions: list[int] = Field(description="Version folders on disk.", examples=[[1]])
+    version_policy: str = Field(examples=["latest"])
+    labels: dict[str, int] = Field(default_factory=dict, description="Labels serving, and their versions.")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="What was refused outside a version: labels pointing at versions not loaded, folders that are "
+        "not version numbers, a config file that cannot be used.",
+    )
+    architecture: str | None = Field(None, description="Of the default version.", examples=["cnn"])
     parameters: int | None = None
     test_accuracy: float | None = Field(None, description="From the version's metrics.json.", examples=[0.9951])
     trained_with: dict[str, str] = Field(

@@ -11,20 +11,26 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
+    VERSION_HEADER,
+    DefaultVersion,
+    LabelledVersion,
     ServedModel,
     ServedVersion,
-    check_target,
+    check_name,
     error_docs,
     json_bytes,
     parse_json,
     request_body_doc,
+    target,
     tensor_body,
 )
 from app.contract import IMAGE_SIDE, SIGNATURE_NAME
+from app.model import ModelNotFoundError
+from app.repository import AVAILABLE, UNLOADING, LoadedVersion, VersionState
 from app.service import Service, ServiceDep
 from app.tensors import Decoded, TensorError, tfserving_items, to_images
 
@@ -35,7 +41,10 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 
 class VersionStatus(BaseModel):
     version: str = Field(examples=["1"])
-    state: str = Field(description="AVAILABLE once loaded and warmed up, UNLOADING while draining.")
+    state: str = Field(
+        description="START (waiting for its folder to be complete), LOADING, AVAILABLE (verified and serving), "
+        "UNLOADING (retired or draining), END (refused: see status)."
+    )
     status: dict[str, str] = Field(examples=[{"error_code": "OK", "error_message": ""}])
 
 
@@ -84,17 +93,39 @@ def tensor_info(name: str, dims: list[int], tensor_name: str) -> dict[str, Any]:
     }
 
 
-def status_body(service: Service) -> ModelStatus:
-    state = "UNLOADING" if service.draining else "AVAILABLE"
-    return ModelStatus(
-        model_version_status=[
-            VersionStatus(version=str(service.version), state=state, status={"error_code": "OK", "error_message": ""})
-        ]
+def version_status(state: VersionState, draining: bool) -> VersionStatus:
+    shown = UNLOADING if draining and state.state == AVAILABLE else state.state
+    return VersionStatus(
+        version=str(state.version),
+        state=shown,
+        status={"error_code": state.error_code, "error_message": state.error_message},
     )
 
 
-def metadata_body(service: Service) -> ModelMetadata:
-    info = service.model.info
+def status_body(service: Service) -> ModelStatus | JSONResponse:
+    """Every version the repository knows: loaded, loading, waiting for its folder or refused (with why). 503 with
+    the same body and an `error` until a verified version serves."""
+    states = service.repository.states()
+    body = ModelStatus(model_version_status=[version_status(state, service.draining) for state in states])
+    status, reason = service.repository.readiness()
+    if service.draining or status != "ready":
+        why = "the server is shutting down" if service.draining else f"{status}: {reason}"
+        return JSONResponse({"error": why, **body.model_dump()}, status_code=503)
+    return body
+
+
+def one_version_status(service: Service, name: str, loaded: LoadedVersion | None, version: str | None) -> ModelStatus:
+    """The status of one version (as named by number, or the one a label points at); 404 if it is unknown."""
+    check_name(service, name)
+    wanted = str(loaded.version) if loaded is not None else version
+    for state in service.repository.states():
+        if str(state.version) == wanted:
+            return ModelStatus(model_version_status=[version_status(state, service.draining)])
+    raise ModelNotFoundError(f"version '{version}' of model '{name}' is unknown")
+
+
+def metadata_body(loaded: LoadedVersion) -> ModelMetadata:
+    info = loaded.model.info
     image_shape = [-1, IMAGE_SIDE, IMAGE_SIDE]
     signature = {
         "inputs": {info.input_name: tensor_info(info.input_name, image_shape, f"{SIGNATURE_NAME}_{info.input_name}:0")},
@@ -102,7 +133,7 @@ def metadata_body(service: Service) -> ModelMetadata:
         "method_name": PREDICT_METHOD,
     }
     return ModelMetadata(
-        model_spec=ModelSpec(name=info.name, signature_name="", version=str(service.version)),
+        model_spec=ModelSpec(name=info.name, signature_name="", version=str(loaded.version)),
         metadata={"signature_def": {"signature_def": {SIGNATURE_NAME: signature}}},
     )
 
@@ -115,46 +146,49 @@ def decode_predict(body_bytes: bytes, input_name: str) -> tuple[Decoded, str]:
     return tfserving_items(body, input_name)
 
 
-async def predict(request: Request, service: Service, name: str, version: str | None) -> Response:
-    check_target(service, name, version)
-    body_bytes = await tensor_body(request, service)
-    decoding = partial(decode_predict, body_bytes, service.model.info.input_name)
-    images, layout = await service.decode(decoding, len(body_bytes))
-    probabilities = await service.engine.predict(await to_images(images, service.preprocess))
+async def predict(request: Request, service: Service, loaded: LoadedVersion) -> Response:
+    with loaded:
+        body_bytes = await tensor_body(request, service)
+        decoding = partial(decode_predict, body_bytes, loaded.model.info.input_name)
+        images, layout = await service.decode(decoding, len(body_bytes))
+        probabilities = await loaded.engine.predict(await to_images(images, service.preprocess))
     key = "predictions" if layout == "row" else "outputs"
-    return Response(json_bytes({key: probabilities}), media_type="application/json")
+    headers = {VERSION_HEADER: str(loaded.version)}
+    return Response(json_bytes({key: probabilities}), media_type="application/json", headers=headers)
 
 
 PREDICT_DOC: dict[str, Any] = {
     "response_model": RowPrediction | ColumnarPrediction,
     "responses": error_docs(400, 404, 413, 415, 500, 503),
     "openapi_extra": request_body_doc(PredictRequest),
+    "description": f"The `{VERSION_HEADER}` header of the answer names the version that computed it.",
 }
+STATUS_DOC: dict[str, Any] = {"response_model": ModelStatus, "responses": error_docs(404, 503)}
 
 
-@router.get("/{model_name}", response_model=ModelStatus, summary="Model version status", responses=error_docs(404))
-async def model_status(service: ServedModel) -> ModelStatus:
+@router.get("/{model_name}", summary="Status of the model's versions", **STATUS_DOC)
+async def model_status(service: ServedModel) -> ModelStatus | JSONResponse:
     return status_body(service)
 
 
-@router.get(
-    "/{model_name}/versions/{version}",
-    response_model=ModelStatus,
-    summary="Status of one model version",
-    responses=error_docs(404),
-)
-async def version_status(service: ServedVersion) -> ModelStatus:
-    return status_body(service)
+@router.get("/{model_name}/versions/{version}", summary="Status of one model version", **STATUS_DOC)
+async def version_status_route(model_name: str, version: str, service: ServiceDep) -> ModelStatus:
+    return one_version_status(service, model_name, None, version)
+
+
+@router.get("/{model_name}/labels/{label}", summary="Status of the version a label points at", **STATUS_DOC)
+async def label_status(model_name: str, loaded: LabelledVersion, service: ServiceDep) -> ModelStatus:
+    return one_version_status(service, model_name, loaded, None)
 
 
 @router.get(
     "/{model_name}/metadata",
     response_model=ModelMetadata,
-    summary="Model metadata: the serving signature",
-    responses=error_docs(404),
+    summary="Model metadata: the serving signature of the default version",
+    responses=error_docs(404, 503),
 )
-async def model_metadata(service: ServedModel) -> ModelMetadata:
-    return metadata_body(service)
+async def model_metadata(loaded: DefaultVersion) -> ModelMetadata:
+    return metadata_body(loaded)
 
 
 @router.get(
@@ -163,23 +197,41 @@ async def model_metadata(service: ServedModel) -> ModelMetadata:
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(service: ServedVersion) -> ModelMetadata:
-    return metadata_body(service)
+async def version_metadata(loaded: ServedVersion) -> ModelMetadata:
+    return metadata_body(loaded)
 
 
-@router.post("/{model_name}:predict", summary="Predict (row or columnar format)", **PREDICT_DOC)
+@router.get(
+    "/{model_name}/labels/{label}/metadata",
+    response_model=ModelMetadata,
+    summary="Metadata of the version a label points at",
+    responses=error_docs(404),
+)
+async def label_metadata(loaded: LabelledVersion) -> ModelMetadata:
+    return metadata_body(loaded)
+
+
+@router.post("/{model_name}:predict", summary="Predict with the default version (row or columnar)", **PREDICT_DOC)
 async def model_predict(model_name: str, request: Request, service: ServiceDep) -> Response:
-    return await predict(request, service, model_name, None)
+    return await predict(request, service, target(service, model_name))
 
 
 @router.post("/{model_name}/versions/{version}:predict", summary="Predict with a given model version", **PREDICT_DOC)
 async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
-    return await predict(request, service, model_name, version)
+    return await predict(request, service, target(service, model_name, version))
+
+
+@router.post("/{model_name}/labels/{label}:predict", summary="Predict with a label's version", **PREDICT_DOC)
+async def label_predict(model_name: str, label: str, request: Request, service: ServiceDep) -> Response:
+    return await predict(request, service, target(service, model_name, label=label))
 
 
 @router.post("/{model_name}:{verb}", include_in_schema=False)
 @router.post("/{model_name}/versions/{version}:{verb}", include_in_schema=False)
-async def other_verb(model_name: str, verb: str, service: ServiceDep, version: str | None = None) -> None:
+@router.post("/{model_name}/labels/{label}:{verb}", include_in_schema=False)
+async def other_verb(
+    model_name: str, verb: str, service: ServiceDep, version: str | None = None, label: str | None = None
+) -> None:
     """:classify and :regress need Example-based signatures, which this model does not have."""
-    check_target(service, model_name, version)
+    target(service, model_name, version, label)
     raise TensorError(f"':{verb}' is not supported: the model has a predict signature only")

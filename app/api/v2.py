@@ -18,16 +18,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from app.api.protocols import (
+    DefaultVersion,
     ServedModel,
     ServedVersion,
-    check_target,
     error_docs,
     json_bytes,
     parse_json,
     request_body_doc,
+    target,
     tensor_body,
 )
 from app.contract import IMAGE_SIDE
+from app.model import ModelNotFoundError
+from app.repository import AVAILABLE, LoadedVersion
 from app.service import Service, ServiceDep, readiness_of
 from app.tensors import Decoded, TensorError, binary_sizes, split_binary_body, to_images, v2_items
 
@@ -57,6 +60,7 @@ class ServerReadiness(BaseModel):
 class ModelReadiness(BaseModel):
     name: str
     ready: bool
+    reason: str | None = Field(None, description="Why not ready: loading, refused (with the error) or draining.")
 
 
 class TensorMetadata(BaseModel):
@@ -110,32 +114,32 @@ class InferResponse(BaseModel):
     outputs: list[ResponseOutput]
 
 
-def output_specs(service: Service) -> list[TensorMetadata]:
+def output_specs(loaded: LoadedVersion) -> list[TensorMetadata]:
     return [
-        TensorMetadata(name=service.model.info.output_name, datatype="FP32", shape=[-1, 10]),
+        TensorMetadata(name=loaded.model.info.output_name, datatype="FP32", shape=[-1, 10]),
         TensorMetadata(name=CLASS_OUTPUT, datatype="INT64", shape=[-1]),
     ]
 
 
-def metadata_body(service: Service) -> ModelMetadata:
+def metadata_body(loaded: LoadedVersion, service: Service) -> ModelMetadata:
+    """The version's tensors; `versions` lists every loaded version, the default first."""
+    others = sorted(set(service.repository.routes.versions) - {loaded.version}, reverse=True)
     return ModelMetadata(
-        name=service.model.info.name,
-        versions=[str(service.version)],
+        name=loaded.model.info.name,
+        versions=[str(v) for v in [loaded.version, *others]],
         platform=PLATFORM,
-        inputs=[
-            TensorMetadata(name=service.model.info.input_name, datatype="FP32", shape=[-1, IMAGE_SIDE, IMAGE_SIDE])
-        ],
-        outputs=output_specs(service),
+        inputs=[TensorMetadata(name=loaded.model.info.input_name, datatype="FP32", shape=[-1, IMAGE_SIDE, IMAGE_SIDE])],
+        outputs=output_specs(loaded),
     )
 
 
-def requested_outputs(body: dict[str, Any], service: Service) -> list[tuple[str, bool]]:
+def requested_outputs(body: dict[str, Any], loaded: LoadedVersion) -> list[tuple[str, bool]]:
     """(name, as binary) for each output to return, in the order asked."""
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise TensorError("'parameters' must be an object")
     default_binary = parameters.get("binary_data_output") is True
-    known = [spec.name for spec in output_specs(service)]
+    known = [spec.name for spec in output_specs(loaded)]
     asked = body.get("outputs")
     if asked is None:
         return [(name, default_binary) for name in known]
@@ -161,22 +165,22 @@ class Inference:
     images: Decoded
 
 
-def decode_infer(body_bytes: bytes, header_length: str | None, service: Service) -> Inference:
+def decode_infer(body_bytes: bytes, header_length: str | None, loaded: LoadedVersion) -> Inference:
     head, binary = split_binary_body(body_bytes, header_length)
     body = parse_json(head)
     if not isinstance(body, dict):
         raise TensorError("the inference request must be a JSON object with 'inputs'")
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1:
-        raise TensorError(f"'inputs' must list exactly one tensor, '{service.model.info.input_name}'")
-    outputs = requested_outputs(body, service)
+        raise TensorError(f"'inputs' must list exactly one tensor, '{loaded.model.info.input_name}'")
+    outputs = requested_outputs(body, loaded)
     (raw,) = binary_sizes(inputs, binary)
-    return Inference(body, outputs, v2_items(inputs[0], raw, service.model.info.input_name))
+    return Inference(body, outputs, v2_items(inputs[0], raw, loaded.model.info.input_name))
 
 
-def infer_response(inference: Inference, service: Service, probabilities: np.ndarray) -> Response:
+def infer_response(inference: Inference, loaded: LoadedVersion, probabilities: np.ndarray) -> Response:
     tensors = {
-        service.model.info.output_name: ("FP32", probabilities.astype("<f4", copy=False)),
+        loaded.model.info.output_name: ("FP32", probabilities.astype("<f4", copy=False)),
         CLASS_OUTPUT: ("INT64", probabilities.argmax(axis=1).astype("<i8")),
     }
     described, chunks = [], []
@@ -190,7 +194,7 @@ def infer_response(inference: Inference, service: Service, probabilities: np.nda
         else:
             entry["data"] = array.ravel()
         described.append(entry)
-    header: dict[str, Any] = {"model_name": service.model.info.name, "model_version": str(service.version)}
+    header: dict[str, Any] = {"model_name": loaded.model.info.name, "model_version": str(loaded.version)}
     if isinstance(inference.body.get("id"), str):
         header["id"] = inference.body["id"]
     header["outputs"] = described
@@ -204,14 +208,14 @@ def infer_response(inference: Inference, service: Service, probabilities: np.nda
     )
 
 
-async def infer(request: Request, service: Service, name: str, version: str | None) -> Response:
-    check_target(service, name, version)
-    body_bytes = await tensor_body(request, service)
-    header_length = request.headers.get(HEADER_LENGTH)
-    json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
-    inference = await service.decode(partial(decode_infer, body_bytes, header_length, service), json_size)
-    probabilities = await service.engine.predict(await to_images(inference.images, service.preprocess))
-    return infer_response(inference, service, probabilities)
+async def infer(request: Request, service: Service, loaded: LoadedVersion) -> Response:
+    with loaded:
+        body_bytes = await tensor_body(request, service)
+        header_length = request.headers.get(HEADER_LENGTH)
+        json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
+        inference = await service.decode(partial(decode_infer, body_bytes, header_length, loaded), json_size)
+        probabilities = await loaded.engine.predict(await to_images(inference.images, service.preprocess))
+    return infer_response(inference, loaded, probabilities)
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
@@ -236,9 +240,14 @@ async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
     return ServerReadiness(ready=True)
 
 
-@router.get("/models/{model_name}", response_model=ModelMetadata, summary="Model metadata", responses=error_docs(404))
-async def model_metadata(service: ServedModel) -> ModelMetadata:
-    return metadata_body(service)
+@router.get(
+    "/models/{model_name}",
+    response_model=ModelMetadata,
+    summary="Model metadata (of the default version)",
+    responses=error_docs(404, 503),
+)
+async def model_metadata(loaded: DefaultVersion, service: ServiceDep) -> ModelMetadata:
+    return metadata_body(loaded, service)
 
 
 @router.get(
@@ -247,14 +256,28 @@ async def model_metadata(service: ServedModel) -> ModelMetadata:
     summary="Metadata of one model version",
     responses=error_docs(404),
 )
-async def version_metadata(service: ServedVersion) -> ModelMetadata:
-    return metadata_body(service)
+async def version_metadata(loaded: ServedVersion, service: ServiceDep) -> ModelMetadata:
+    return metadata_body(loaded, service)
 
 
-def readiness(service: Service) -> ModelReadiness | JSONResponse:
-    ready = not service.draining
-    body = ModelReadiness(name=service.model.info.name, ready=ready)
-    return body if ready else JSONResponse(body.model_dump(), status_code=503)
+def readiness(service: Service, version: str | None) -> ModelReadiness | JSONResponse:
+    """Ready: the model (or the version named) serves and the server is not draining. Otherwise 503 with the
+    reason: loading, refused (with its error) or draining; a version the repository does not know is a 404."""
+    name = service.repository.name
+    if version is None:
+        status, reason = service.repository.readiness()
+    else:
+        state = next((s for s in service.repository.states() if str(s.version) == version), None)
+        if state is None:
+            raise ModelNotFoundError(f"version '{version}' of model '{name}' is unknown")
+        status = "ready" if state.state == AVAILABLE else state.state.lower()
+        reason = state.error_message or state.state
+    if service.draining:
+        status, reason = "draining", "the server is shutting down"
+    if status == "ready":
+        return ModelReadiness(name=name, ready=True)
+    body = ModelReadiness(name=name, ready=False, reason=f"{status}: {reason}")
+    return JSONResponse(body.model_dump(), status_code=503)
 
 
 @router.get(
@@ -264,7 +287,7 @@ def readiness(service: Service) -> ModelReadiness | JSONResponse:
     responses=error_docs(404, 503),
 )
 async def model_ready(service: ServedModel) -> ModelReadiness | JSONResponse:
-    return readiness(service)
+    return readiness(service, None)
 
 
 @router.get(
@@ -273,8 +296,8 @@ async def model_ready(service: ServedModel) -> ModelReadiness | JSONResponse:
     summary="Readiness of one model version",
     responses=error_docs(404, 503),
 )
-async def version_ready(service: ServedVersion) -> ModelReadiness | JSONResponse:
-    return readiness(service)
+async def version_ready(version: str, service: ServedModel) -> ModelReadiness | JSONResponse:
+    return readiness(service, version)
 
 
 INFER_DOC: dict[str, Any] = {
@@ -288,9 +311,9 @@ INFER_DOC: dict[str, Any] = {
 
 @router.post("/models/{model_name}/infer", summary="Inference", **INFER_DOC)
 async def model_infer(model_name: str, request: Request, service: ServiceDep) -> Response:
-    return await infer(request, service, model_name, None)
+    return await infer(request, service, target(service, model_name))
 
 
 @router.post("/models/{model_name}/versions/{version}/infer", summary="Inference with a given version", **INFER_DOC)
 async def version_infer(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
-    return await infer(request, service, model_name, version)
+    return await infer(request, service, target(service, model_name, version))

@@ -4,6 +4,7 @@
 
 const DEBOUNCE_MS = 250; // while drawing, ask once the pen has paused this long (or is lifted)
 const TIMEOUT_MS = 15000; // a prediction that takes longer than this is reported, not waited for
+const MODEL_REFRESH_MS = 10000;
 const PAPER = "#ffffff";
 const INK = "#000000";
 
@@ -265,11 +266,17 @@ async function loadModelInfo() {
     const response = await fetch("/model", { signal: AbortSignal.timeout(TIMEOUT_MS) });
     if (!response.ok) throw new Error(String(response.status));
     const model = await response.json();
+    if (model.version === null) {
+      target.textContent = "The model is loading";
+      return;
+    }
+    const loaded = model.versions.filter((version) => version.state === "AVAILABLE").length;
+    const serving = loaded > 1 ? ` (the default of ${loaded} loaded)` : "";
     const accuracy =
       typeof model.test_accuracy === "number"
         ? `test accuracy ${(model.test_accuracy * 100).toFixed(2)}%`
         : "test accuracy not recorded";
-    target.textContent = `Model version ${model.version}, ${accuracy}`;
+    target.textContent = `Model version ${model.version}${serving}, ${accuracy}`;
   } catch {
     target.textContent = "Model details are unavailable right now";
   }
@@ -278,3 +285,5 @@ async function loadModelInfo() {
 resetCanvas();
 showIdle();
 loadModelInfo();
+// New versions go live without a restart: the line follows the version serving.
+setInterval(loadModelInfo, MODEL_REFRESH_MS);
