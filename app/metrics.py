@@ -1,16 +1,27 @@
 """Prometheus metrics: HTTP requests, the batching engine, predictions and the loaded model.
 
 Each app gets its own registry (tests build several apps in one process, and the default global registry refuses
-a second metric of the same name). With WORKERS > 1 each process keeps its own numbers, so a scrape sees one
-process at a time.
+a second metric of the same name). With WORKERS > 1, app.server points PROMETHEUS_MULTIPROC_DIR at a fresh folder
+before the workers start: prometheus_client then keeps every worker's values in files there, and a scrape, whichever
+worker answers it, adds them up (prometheus_client's multiprocess mode). A metric is declared once, in
+`Metrics.__init__`; a gauge says there how the workers' values combine (`multiprocess_mode`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batch_parts import BatchReport
@@ -19,6 +30,7 @@ from app.service import Service
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 disable_created_metrics()  # the *_created series double every counter's output for no use in dashboards
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # as prometheus_client decides it, once per process
 UNMATCHED = "unmatched"  # requests no route took: their raw paths would make one series per URL scanned
 
 
@@ -60,13 +72,25 @@ class Metrics:
         self.predictions = Counter(
             "predictions", "Images classified, by predicted digit.", ["predicted_class"], registry=r
         )
+        self.dropped = Counter(
+            "batch_dropped_images",
+            "Images that left the queue unscored: their request timed out or its client went away.",
+            registry=r,
+        )
         self.model_version = Gauge(
             "model_version",
             "Version of the model being served (1 series, labelled with the model name).",
             ["model"],
             registry=r,
+            multiprocess_mode="livemax",
         )
-        self.queued = Gauge("batch_queue_images", "Images queued or running in the batching engine.", registry=r)
+        self.queued = Gauge(
+            "batch_queue_images",
+            "Images queued or running in the batching engine (all workers).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.service: Service | None = None
         for digit in range(10):  # every class shows from the start, so rate() works before the first hit
             self.predictions.labels(predicted_class=str(digit))
 
@@ -87,9 +111,31 @@ class Metrics:
 
     def attach(self, service: Service) -> None:
         """Follow a started service: its model version, its queue and its engine's batches."""
+        self.service = service
         self.model_version.labels(model=service.model.info.name).set(service.version)
-        self.queued.set_function(lambda: service.engine.pending)
+        if not MULTIPROCESS:  # read at scrape time; across processes refresh() writes it instead
+            self.queued.set_function(lambda: service.engine.pending)
         service.engine.stats.observers.append(self.observe_batch)
+        service.engine.stats.drop_observers.append(self.dropped.inc)
+
+    def refresh(self) -> None:
+        """Multiprocess mode: a scrape cannot call into the other workers, so each writes its queue length down
+        after every request it answers."""
+        if MULTIPROCESS and self.service is not None:
+            self.queued.set(self.service.engine.pending)
+
+    def render(self) -> bytes:
+        """The exposition text: this app's registry, or every worker's values in multiprocess mode."""
+        if not MULTIPROCESS:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This worker is stopping: its live gauges leave the sums."""
+        if MULTIPROCESS:
+            prometheus_multiprocess.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
@@ -122,6 +168,7 @@ class MetricsMiddleware:
             count, latency = self._series_for(scope.get("method", ""), template, status)
             count.inc()
             latency.observe(time.perf_counter() - started)
+            self.metrics.refresh()
 
     def _series_for(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
         key = (method, route, status)

@@ -77,6 +77,7 @@ class Service:
             max_wait_s=settings.batch_max_wait_ms / 1000,
             quiet_s=settings.batch_quiet_ms / 1000,
             max_queue=settings.queue_max_images,
+            timeout_s=settings.request_timeout_seconds,
         )
         decoders = ThreadPoolExecutor(settings.intra_op_threads(), thread_name_prefix="preprocess")
         return cls(settings, model, engine, decoders)
@@ -118,6 +119,8 @@ class Service:
 def readiness_of(request: Request) -> str:
     """'ready' once the model is loaded and warmed up; 'loading' before, 'draining' during shutdown. Every readiness
     probe (ours, the Open Inference Protocol's) answers from this one rule."""
+    if getattr(request.app.state, "draining", False):  # set by app.drain on SIGTERM, before the model may be loaded
+        return "draining"
     service: Service | None = getattr(request.app.state, "service", None)
     if service is None:
         return "loading"

@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorBody
-from app.batching import EngineStoppedError, InferenceError, JobTooLargeError, QueueFullError
+from app.batching import (
+    EngineStoppedError,
+    InferenceError,
+    JobTooLargeError,
+    QueueFullError,
+    RequestTimeoutError,
+)
 from app.content_encoding import EncodingError, InflatedTooLargeError
 from app.imaging import (
     EmptyImageError,
@@ -46,6 +52,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     ModelNotFoundError: 404,
     JobTooLargeError: 413,
     QueueFullError: 503,
+    RequestTimeoutError: 503,
     EngineStoppedError: 503,
     InferenceError: 500,
 }
@@ -113,6 +120,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
         415: "Not a supported raster image (decided from the bytes).",
         422: "Missing or misnamed form field.",
         500: "The model call failed; the service keeps serving.",
-        503: "Queue full or shutting down; retry after the Retry-After header's seconds.",
+        503: "Queue full, waited over REQUEST_TIMEOUT_SECONDS, or shutting down; retry after the Retry-After header's "
+        "seconds.",
     }
     return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}
