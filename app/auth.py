@@ -7,10 +7,11 @@ key or how much of it matched) and never logged."""
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.asgi import send_json
 
 # Probes and the static page work without a key: orchestrators do not carry one, and the page asks the user for it.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
@@ -55,16 +56,4 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         message = "a valid API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-        body = json.dumps({self.error_key(scope["path"]): message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", CHALLENGE),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        await send_json(send, 401, {self.error_key(scope["path"]): message}, [(b"www-authenticate", CHALLENGE)])
