@@ -47,13 +47,15 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, request_id and the known fields."""
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, pid, message, request_id and the known
+    fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with WORKERS > 1
             "message": record.getMessage(),
         }
         request_id = getattr(record, "request_id", NO_REQUEST)

@@ -11,11 +11,13 @@ import logging.config
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from app.logs import logging_config
 from app.settings import Settings, get_settings
@@ -38,12 +40,30 @@ def grace_period(settings: Settings) -> float:
     return settings.drain_seconds + shutdown_timeout(settings) + SHUTDOWN_SLACK_SECONDS
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of WORKERS processes, which lets go of the listening socket on SIGTERM or SIGINT.
+
+    The workers share one listening socket, and it accepts connections while any process holds it open, the
+    supervisor included: held there, connections made after the workers' drain would wait in the backlog with nobody
+    to serve them, instead of being refused so that the client tries another replica. The workers keep their own
+    copies open through the drain window (app.drain)."""
+
+    def handle_term(self) -> None:
+        self.release_sockets()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self.release_sockets()
+        super().handle_int()
+
+    def release_sockets(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
 @contextmanager
-def shared_metrics_dir(workers: int) -> Iterator[None]:
+def shared_metrics_dir() -> Iterator[None]:
     """A fresh, empty folder for the workers' metric files (none left from an earlier run adds to the counts)."""
-    if workers == 1:
-        yield
-        return
     folder = tempfile.mkdtemp(prefix="mnist-metrics-")
     os.environ[MULTIPROC_ENV] = folder  # spawned workers inherit it and choose multiprocess mode at import
     try:
@@ -72,18 +92,25 @@ def main() -> None:
     # uvicorn re-raises the SIGTERM it shut down for once it has restored the handler it found; this one makes
     # that a clean exit (status 0) instead of death by signal.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    with shared_metrics_dir(settings.workers):
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level.lower(),
-            log_config=config,
-            access_log=False,  # app.request_log writes one access line per request, with its request id
-            timeout_graceful_shutdown=int(shutdown_timeout(settings)),
-        )
+    server_config = uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level.lower(),
+        log_config=config,
+        access_log=False,  # app.request_log writes one access line per request, with its request id
+        timeout_graceful_shutdown=int(shutdown_timeout(settings)),
+    )
+    if settings.workers == 1:
+        server = uvicorn.Server(server_config)
+        server.run()
+        if not server.started:
+            sys.exit(1)  # as uvicorn.run: the app never started
+        return
+    with shared_metrics_dir():  # what uvicorn.run does for workers > 1, with the supervisor above
+        Supervisor(server_config, sockets=[server_config.bind_socket()]).run()
 
 
 if __name__ == "__main__":
