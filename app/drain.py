@@ -3,8 +3,10 @@ answering for DRAIN_SECONDS (time for load balancers to take it out of rotation)
 connections and finishes what it has.
 
 uvicorn installs its own SIGTERM handler in each server process (one process, or every worker), which stops
-accepting at once. The app, once started in that process, puts its own handler in front: the first SIGTERM starts
-the drain and hands the signal on to uvicorn's handler DRAIN_SECONDS later; a second one hands it on at once.
+accepting at once. The app, once started in that process, puts its own handler in front: SIGTERM starts the drain
+and hands the signal on to uvicorn's handler DRAIN_SECONDS later; more SIGTERMs change nothing (with WORKERS > 1 a
+worker gets one from its supervisor besides any sent to the whole process group). SIGINT (Ctrl+C) still stops at
+once, as uvicorn does.
 Plain `signal` module calls on whatever handler is installed: no server subclass, the same in every process."""
 
 from __future__ import annotations
@@ -42,8 +44,7 @@ class Drain:
     def _on_signal(self, server_exit: Handler, sig: int, frame: FrameType | None) -> None:
         """Runs between two bytecodes of the main thread: only hands work to the event loop, which may be busy."""
         assert self._loop is not None
-        if self.started:
-            server_exit(sig, frame)  # a second SIGTERM: stop accepting now
+        if self.started:  # already draining: a process group's SIGTERM also reaches workers through their supervisor
             return
         self.started = True
         self._loop.call_soon_threadsafe(self._start, server_exit, sig)
