@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import health, metrics, predict, tfserving, ui, v2
 from app.api.errors import PROTOCOL_PREFIXES, error_key, install_error_handlers
-from app.auth import ApiKeyMiddleware
+from app.auth import ApiKeyMiddleware, document_api_keys
 from app.body_limit import BodyLimit, BodyLimitMiddleware
 from app.disconnect import CancelOnDisconnectMiddleware
 from app.drain import Drain
@@ -71,6 +71,7 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     keys = settings.api_key_list()
     if keys:
         app.add_middleware(ApiKeyMiddleware, keys=keys, metrics_public=settings.metrics_public, error_key=error_key)
+        document_api_keys(app, settings.metrics_public)
     origins = settings.cors_origin_list()
     if origins:  # outside the key check: a browser's preflight carries no key, and a 401 must be readable
         app.add_middleware(

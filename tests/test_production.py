@@ -82,6 +82,15 @@ def test_each_key_works_in_either_header_and_none_is_logged(
         assert secret not in caplog.text
 
 
+def test_the_openapi_document_says_which_operations_need_a_key(keyed: LiveServer) -> None:
+    document = httpx.get(keyed.url + "/openapi.json", headers={"X-API-Key": KEYS[0]}).json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    predict = document["paths"]["/predict"]["post"]
+    assert "401" in predict["responses"] and predict["security"]
+    health = document["paths"]["/healthz"]["get"]
+    assert "401" not in health["responses"] and "security" not in health
+
+
 def test_metrics_can_be_public_while_keys_are_required() -> None:
     with LiveServer(api_keys=KEYS[0], metrics_public=True) as live, httpx.Client(base_url=live.url) as http:
         assert http.get("/metrics").status_code == 200
