@@ -63,6 +63,8 @@ class RequestLogMiddleware:
 
     @staticmethod
     def write(scope: Scope, context: RequestContext, status: int, seconds: float) -> None:
+        if not log.isEnabledFor(logging.INFO):  # LOG_LEVEL=warning: no access lines, and no cost for them
+            return
         route = getattr(scope.get("route"), "path", None) or UNMATCHED
         version = context.model_version
         if version is None:  # one loaded model: the service's version is the one that answered
