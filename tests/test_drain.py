@@ -58,21 +58,22 @@ class Load:
         self.threads.append(thread)
 
     def run(self, kind: str, send: Callable[[httpx.Client, dict[str, str]], httpx.Response]) -> None:
-        while not self.refused.is_set():
-            request_id = uuid.uuid4().hex
-            started = time.time()
-            headers = {"X-Request-ID": request_id, "Authorization": f"Bearer {KEY}"}
-            try:
-                with httpx.Client(base_url=self.url, timeout=120) as http:  # a new connection per request
+        fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection per request, as separate clients make
+        with httpx.Client(base_url=self.url, timeout=120, limits=fresh) as http:
+            while not self.refused.is_set():
+                request_id = uuid.uuid4().hex
+                started = time.time()
+                headers = {"X-Request-ID": request_id, "Authorization": f"Bearer {KEY}"}
+                try:
                     status: int | None = send(http, headers).status_code
-                error = ""
-            except httpx.ConnectError as refused:
-                status, error = None, f"refused: {refused}"
-                self.refused.set()
-            except httpx.TransportError as failed:
-                status, error = None, f"{type(failed).__name__}: {failed}"
-            with self.lock:
-                self.outcomes.append(Outcome(request_id, kind, started, time.time(), status, error))
+                    error = ""
+                except httpx.ConnectError as refused:
+                    status, error = None, f"refused: {refused}"
+                    self.refused.set()
+                except httpx.TransportError as failed:
+                    status, error = None, f"{type(failed).__name__}: {failed}"
+                with self.lock:
+                    self.outcomes.append(Outcome(request_id, kind, started, time.time(), status, error))
 
     def join(self) -> None:
         for thread in self.threads:
@@ -138,9 +139,9 @@ def test_sigterm_drains_without_failing_an_accepted_request(mnist: Mnist, worker
 
     unanswered = [o for o in load.outcomes if o.status is None]
     assert unanswered, "after the drain window new connections should be refused"
-    for outcome in unanswered:  # never accepted by the app, and only after the drain window
+    for outcome in unanswered:  # never reached the app, and failed only once the drain window was over
         assert outcome.request_id not in handled, outcome
-        assert outcome.started > window_end - 0.5, outcome
+        assert outcome.ended > window_end, outcome
 
     messages = [line["message"] for line in lines]
     drain_starts = [logged_at(line) for line in lines if "SIGTERM: draining" in line["message"]]
