@@ -73,7 +73,8 @@ ENV HOST=0.0.0.0 \
     WORKERS=1 \
     TF_INTRA_OP_THREADS=0 \
     TF_INTER_OP_THREADS=0 \
-    LOG_LEVEL=info
+    LOG_LEVEL=info \
+    LOG_FORMAT=json
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "/app/healthcheck.py"]

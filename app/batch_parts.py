@@ -56,7 +56,11 @@ class BatchStats:
     batches: int = 0
     images: int = 0
     failures: int = 0
+    dropped: int = 0  # images that left the queue unscored: their request timed out or its client went away
     observers: list[Callable[[BatchReport], None]] = field(default_factory=list)
+    # Told each request's image count as it is queued, in the caller's context (e.g. its access log line).
+    submitted: list[Callable[[int], None]] = field(default_factory=list)
+    drop_observers: list[Callable[[int], None]] = field(default_factory=list)  # told each drop's image count
 
 
 def rows_of(part: Part) -> np.ndarray:

@@ -21,7 +21,9 @@ of that while other requests share it, so that a small request never waits behin
 Bulk work never waits for company: the model is never idle while it has rows to score.
 
 The queue is bounded in images: when full, `QueueFullError` is raised at once rather than a backlog built that
-would only time out later; one request larger than the whole queue gets `JobTooLargeError`."""
+would only time out later; one request larger than the whole queue gets `JobTooLargeError`. A request that has waited
+`timeout` gets `RequestTimeoutError`, and a request whose caller is cancelled (its client went away) is no longer
+waited for: either way its images not yet sent leave the queue, so the model does no work for nobody."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -60,6 +63,10 @@ class JobTooLargeError(ValueError):
     """One request holds more images than the whole queue (`max_queue`); retrying cannot help."""
 
 
+class RequestTimeoutError(RuntimeError):
+    """The request waited longer than the engine's timeout; its images left the queue."""
+
+
 class EngineStoppedError(RuntimeError):
     """The engine is shutting down and takes no new work."""
 
@@ -71,8 +78,17 @@ class InferenceError(RuntimeError):
 class BatchingEngine:
     """Bound to the event loop of its first caller; everything but the model call runs on that loop."""
 
-    def __init__(self, predict: Predict, max_batch: int, max_wait_s: float, quiet_s: float, max_queue: int) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        max_batch: int,
+        max_wait_s: float,
+        quiet_s: float,
+        max_queue: int,
+        timeout_s: float | None = None,
+    ) -> None:
         self._predict = predict
+        self.timeout_s = timeout_s
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.quiet_s = quiet_s
@@ -121,6 +137,9 @@ class BatchingEngine:
             raise QueueFullError(f"{self._pending} images are already waiting (limit {self.max_queue})")
         bulk = count > self.max_batch and not callable(inputs)
         job = Job(inputs, count, loop.create_future(), bulk)
+        job.future.add_done_callback(partial(self._forget_if_cancelled, job))
+        for observe in self.stats.submitted:
+            observe(count)
         self._pending += count
         self._idle.clear()
         if bulk:
@@ -131,7 +150,33 @@ class BatchingEngine:
             self._last_small = job.enqueued
         if not self._worker_busy:
             self._schedule()
-        return await job.future
+        try:
+            # wait_for cancels the future on timeout, as a cancelled caller does: _forget_if_cancelled then drops it.
+            return await asyncio.wait_for(job.future, self.timeout_s)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"the request waited over {self.timeout_s:g} s for the model (REQUEST_TIMEOUT_SECONDS)"
+            ) from None
+
+    def _forget_if_cancelled(self, job: Job, future: asyncio.Future[np.ndarray]) -> None:
+        """Nobody waits for a cancelled job: its rows not yet handed to the worker leave the queue."""
+        if not future.cancelled():
+            return
+        if job in self._waiting:
+            self._waiting.remove(job)
+            self._waiting_images -= job.count
+            unsent = job.count
+        elif job in self._bulk:
+            self._bulk.remove(job)
+            unsent = job.count - job.sent
+        else:  # already with the worker whole: its answer is dropped on delivery
+            return
+        self._pending -= unsent
+        self.stats.dropped += unsent
+        for observe in self.stats.drop_observers:
+            observe(unsent)
+        if self._pending == 0:
+            self._idle.set()
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -169,7 +214,7 @@ class BatchingEngine:
             self._timer = None
         if self._worker_busy:
             return
-        self._drop_abandoned_bulk()
+        self._drop_failed_bulk()
         if self._bulk and (self._bulk_turn or not self._waiting):
             batch = self._bulk_chunk()
         elif self._waiting:
@@ -202,8 +247,8 @@ class BatchingEngine:
             self._bulk.append(job)
         return [part]
 
-    def _drop_abandoned_bulk(self) -> None:
-        """Bulk jobs already answered (a chunk failed) or cancelled send no more rows."""
+    def _drop_failed_bulk(self) -> None:
+        """Bulk jobs already answered (a chunk failed) send no more rows."""
         for job in [job for job in self._bulk if job.future.done()]:
             self._bulk.remove(job)
             self._pending -= job.count - job.sent

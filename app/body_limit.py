@@ -3,11 +3,12 @@ request can make the server buffer more than its path allows."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.asgi import send_json
 
 
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
@@ -79,16 +80,4 @@ class BodyLimitMiddleware:
 
 async def reject(send: Send, limit: BodyLimit, key: str) -> None:
     message = f"request body is over the limit of {limit.size:,} bytes ({limit.setting})"
-    body = json.dumps({key: message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 413, {key: message}, [(b"connection", b"close")])

@@ -8,11 +8,16 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import health, metrics, predict, tfserving, ui, v2
 from app.api.errors import PROTOCOL_PREFIXES, error_key, install_error_handlers
+from app.auth import ApiKeyMiddleware, document_api_keys
 from app.body_limit import BodyLimit, BodyLimitMiddleware
+from app.disconnect import CancelOnDisconnectMiddleware
+from app.drain import Drain
 from app.metrics import Metrics, MetricsMiddleware
+from app.request_log import RequestLogMiddleware
 from app.service import Service
 from app.settings import Settings, get_settings
 
@@ -48,11 +53,40 @@ def body_limits(settings: Settings) -> Callable[[str], BodyLimit]:
     return limit_for
 
 
+def mark_draining(app: FastAPI) -> None:
+    app.state.draining = True
+    if app.state.service is not None:
+        app.state.service.draining = True
+
+
+def add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware, innermost first (each added one wraps those before it)."""
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings), error_key=error_key)
+    app.add_middleware(CancelOnDisconnectMiddleware)
+    keys = settings.api_key_list()
+    if keys:
+        app.add_middleware(ApiKeyMiddleware, keys=keys, metrics_public=settings.metrics_public, error_key=error_key)
+        document_api_keys(app, settings.metrics_public)
+    origins = settings.cors_origin_list()
+    if origins:  # outside the key check: a browser's preflight carries no key, and a 401 must be readable
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # counts 401s and 413s too
+    app.add_middleware(RequestLogMiddleware)  # outermost: every line about a request carries its id
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        Drain(settings.drain_seconds, begin=lambda: mark_draining(app)).install()
         # Returns at once: the server listens (and /healthz answers) while the first version loads in the
         # background; readiness says 'loading', then 'ready', or 'unavailable' with the reason when none can load.
         service = Service.start(settings)
@@ -60,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = service
         yield
         await service.stop()
+        app.state.metrics.close()
 
     app = FastAPI(
         title="MNIST digit recognition",
@@ -71,9 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes=predict.router.routes,
     )
     app.state.service = None
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings), error_key=error_key)
-    app.state.metrics = Metrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: also counts 413s from the limit
+    app.state.draining = False
+    add_middleware(app, settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(ui.router)

@@ -1,17 +1,28 @@
 """Prometheus metrics: HTTP requests, the batching engine, predictions and the loaded model.
 
 Each app gets its own registry (tests build several apps in one process, and the default global registry refuses
-a second metric of the same name). With WORKERS > 1 each process keeps its own numbers, so a scrape sees one
-process at a time.
+a second metric of the same name). With WORKERS > 1, app.server points PROMETHEUS_MULTIPROC_DIR at a fresh folder
+before the workers start: prometheus_client then keeps every worker's values in files there, and a scrape, whichever
+worker answers it, adds them up (prometheus_client's multiprocess mode). A metric is declared once, in
+`Metrics.__init__`; a gauge says there how the workers' values combine (`multiprocess_mode`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batch_parts import BatchReport
@@ -21,6 +32,7 @@ from app.service import Service
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 disable_created_metrics()  # the *_created series double every counter's output for no use in dashboards
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # as prometheus_client decides it, once per process
 UNMATCHED = "unmatched"  # requests no route took: their raw paths would make one series per URL scanned
 
 
@@ -62,13 +74,24 @@ class Metrics:
         self.predictions = Counter(
             "predictions", "Images classified, by predicted digit.", ["predicted_class"], registry=r
         )
+        self.dropped = Counter(
+            "batch_dropped_images",
+            "Images that left the queue unscored: their request timed out or its client went away.",
+            registry=r,
+        )
         self.model_version = Gauge(
             "model_version",
             "Version of the model being served (1 series, labelled with the model name).",
             ["model"],
             registry=r,
+            multiprocess_mode="livemax",
         )
-        self.queued = Gauge("batch_queue_images", "Images queued or running in the batching engines.", registry=r)
+        self.queued = Gauge(
+            "batch_queue_images",
+            "Images queued or running in the batching engines (all workers).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.version_requests = Counter(
             "model_requests", "Inference requests answered, by model version.", ["model", "version"], registry=r
         )
@@ -77,10 +100,11 @@ class Metrics:
         )
         self.version_state = Gauge(
             "model_version_state",
-            "1 for each version's current state (TensorFlow Serving's names: START = waiting for its folder, "
-            "LOADING, AVAILABLE, UNLOADING, END = refused).",
+            "1 for each version's current state, 0 for the states it left (TensorFlow Serving's names: START = "
+            "waiting for its folder, LOADING, AVAILABLE, UNLOADING, END = refused).",
             ["model", "version", "state"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.load_failures = Counter(
             "model_load_failures",
@@ -89,6 +113,7 @@ class Metrics:
             registry=r,
         )
         self._states: dict[int, str] = {}
+        self.service: Service | None = None
         for digit in range(10):  # every class shows from the start, so rate() works before the first hit
             self.predictions.labels(predicted_class=str(digit))
 
@@ -114,21 +139,18 @@ class Metrics:
 
     def attach(self, service: Service) -> None:
         """Follow a started service: its default version, its versions' states, queues and batches."""
+        self.service = service
         repository = service.repository
         name = repository.name
-
-        def default_version() -> float:  # read at each scrape: the routing table is replaced on every change
-            default = repository.routes.default
-            return default.version if default is not None else 0
-
-        self.model_version.labels(model=name).set_function(default_version)
-        self.queued.set_function(lambda: repository.pending)
+        if not MULTIPROCESS:  # read at scrape time; across processes refresh() writes them instead
+            self.model_version.labels(model=name).set_function(self.default_version)
+            self.queued.set_function(lambda: repository.pending)
 
         def follow(state: VersionState, loaded: LoadedVersion | None) -> None:
             version = state.version
             previous = self._states.pop(version, None)
-            if previous is not None:
-                self.version_state.remove(name, str(version), previous)
+            if previous is not None:  # set to 0, not removed: a worker's removal would not reach the other workers
+                self.version_state.labels(model=name, version=str(version), state=previous).set(0)
             if state.state != END or state.error_code != "OK":  # END without an error: gone from memory and disk
                 self.version_state.labels(model=name, version=str(version), state=state.state).set(1)
                 self._states[version] = state.state
@@ -136,8 +158,34 @@ class Metrics:
                 self.load_failures.labels(model=name, version=str(version), reason=state.reason).inc()
             if loaded is not None and state.state == AVAILABLE:
                 loaded.engine.stats.observers.append(partial(self.observe_version_batch, name, version))
+                loaded.engine.stats.drop_observers.append(self.dropped.inc)
 
         repository.listeners.append(follow)
+
+    def default_version(self) -> int:
+        """The version requests go to when they name none; 0 while none serves."""
+        default = self.service.repository.routes.default if self.service is not None else None
+        return default.version if default is not None else 0
+
+    def refresh(self) -> None:
+        """Multiprocess mode: a scrape cannot call into the other workers, so each writes its gauges down after
+        every request it answers."""
+        if MULTIPROCESS and self.service is not None:
+            self.queued.set(self.service.repository.pending)
+            self.model_version.labels(model=self.service.repository.name).set(self.default_version())
+
+    def render(self) -> bytes:
+        """The exposition text: this app's registry, or every worker's values in multiprocess mode."""
+        if not MULTIPROCESS:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """This worker is stopping: its live gauges leave the sums."""
+        if MULTIPROCESS:
+            prometheus_multiprocess.mark_process_dead(os.getpid())
 
 
 class MetricsMiddleware:
@@ -170,6 +218,7 @@ class MetricsMiddleware:
             count, latency = self._series_for(scope.get("method", ""), template, status)
             count.inc()
             latency.observe(time.perf_counter() - started)
+            self.metrics.refresh()
 
     def _series_for(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
         key = (method, route, status)

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from app.batching import BatchingEngine
 from app.gc_policy import collector_paused
 from app.imaging import Limits, preprocess, preprocess_files
+from app.logs import count_images, note_version
 from app.model import DigitModel, configure_threads
 from app.png_short_path import declared_png_pixels
 from app.repository import LoadedVersion, Repository
@@ -78,13 +79,16 @@ class Service:
         background, and readiness says 'loading' until one is verified."""
 
         def make_engine(model: DigitModel) -> BatchingEngine:
-            return BatchingEngine(
+            engine = BatchingEngine(
                 model.predict,
                 max_batch=settings.batch_max_size,
                 max_wait_s=settings.batch_max_wait_ms / 1000,
                 quiet_s=settings.batch_quiet_ms / 1000,
                 max_queue=settings.queue_max_images,
+                timeout_s=settings.request_timeout_seconds,
             )
+            engine.stats.submitted.append(count_images)
+            return engine
 
         def prepare() -> None:  # on the loader thread, before the first load
             with collector_paused():
@@ -97,11 +101,13 @@ class Service:
 
     def route(self, version: int | str | None = None, label: str | None = None) -> LoadedVersion:
         """The loaded version a request names, or the default; hold it with `with` until the answer is made."""
-        return self.repository.route(version, label)
+        loaded = self.repository.route(version, label)
+        note_version(loaded.version)  # the request's access line names the version that answers it
+        return loaded
 
     @property
     def default(self) -> LoadedVersion:
-        return self.repository.route()
+        return self.route()
 
     @property
     def model(self) -> DigitModel:
@@ -151,6 +157,8 @@ def readiness_of(request: Request) -> str:
     """'ready' once a verified version serves; 'loading' before (or 'unavailable' when none could be loaded),
     'draining' during shutdown. Every readiness probe (ours, the Open Inference Protocol's, TensorFlow Serving's
     status) answers from this one rule."""
+    if getattr(request.app.state, "draining", False):  # set by app.drain on SIGTERM, before a version may be loaded
+        return "draining"
     service: Service | None = getattr(request.app.state, "service", None)
     if service is None:
         return "loading"

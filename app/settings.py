@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -97,6 +98,31 @@ class Settings(BaseSettings):
     tf_inter_op_threads: int = Field(
         0, ge=0, description="TensorFlow ops run in parallel; 0 = 1 (serving runs one graph at a time)."
     )
+    drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="On SIGTERM, /readyz answers 503 'draining' while the server keeps serving this long (time for a "
+        "load balancer to notice), then it stops accepting and finishes what it has.",
+    )
+    request_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A request whose images have waited this long for the model gets 503 and leaves the queue; also "
+        "how long shutdown waits for requests in flight.",
+    )
+    api_keys: str = Field(
+        "", description="Comma-separated API keys; set (or API_KEYS_FILE) to require one on every route but health."
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File with one API key per line (a mounted secret), added to API_KEYS."
+    )
+    metrics_public: bool = Field(False, description="Serve /metrics without an API key even when keys are required.")
+    cors_origins: str = Field(
+        "", description="Comma-separated origins browsers may call the API from; empty sends no CORS headers."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'json': one JSON object per log line (the container's default); 'text' for a terminal."
+    )
 
     @field_validator("model_version_policy")
     @classmethod
@@ -120,6 +146,16 @@ class Settings(BaseSettings):
     @property
     def model_dir(self) -> Path:
         return self.model_base_path / self.model_name
+
+    def api_key_list(self) -> list[str]:
+        """Every accepted API key: API_KEYS and the lines of API_KEYS_FILE, blanks dropped."""
+        keys = self.api_keys.split(",")
+        if self.api_keys_file is not None:
+            keys += self.api_keys_file.read_text().splitlines()
+        return [key.strip() for key in keys if key.strip()]
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def intra_op_threads(self) -> int:
         return self.tf_intra_op_threads or max(1, available_cores() // self.workers)

@@ -340,3 +340,35 @@ def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server
         failed = client.post("/predict", files=upload)
         assert failed.status_code == 500 and failed.json()["detail"].startswith("inference failed")
         assert client.post("/predict", files=upload).json()["predicted_class"] == 7
+
+
+def test_a_small_request_past_its_deadline_or_cancelled_leaves_the_queue(model: DigitModel, mnist: Mnist) -> None:
+    """The real model held at a gate: one batch runs while two more requests wait; one passes its deadline, the
+    other's caller is cancelled. Neither reaches the model, and the engine goes on."""
+    recorder = Recorder(model)
+    images = mnist.test_images[:3].astype(np.float32)
+
+    async def scenario() -> tuple[BaseException | None, BaseException | None, int]:
+        engine = BatchingEngine(recorder, max_batch=1, max_wait_s=0, quiet_s=0, max_queue=10, timeout_s=0.3)
+        recorder.gate.clear()
+        running = asyncio.ensure_future(engine.predict(images[:1]))
+        await asyncio.to_thread(recorder.entered.wait, 30)  # the first batch is in the model, held at the gate
+        late = asyncio.ensure_future(engine.predict(images[1:2]))
+        left = asyncio.ensure_future(engine.predict(images[2:3]))
+        await asyncio.sleep(0)  # both are queued
+        left.cancel()
+        late_error = None
+        try:
+            await late
+        except app.batching.RequestTimeoutError as error:
+            late_error = error
+        recorder.gate.set()
+        await asyncio.gather(running, return_exceptions=True)  # held past its deadline too, though its batch ran
+        dropped = engine.stats.dropped
+        await engine.close()
+        return late_error, None if not left.cancelled() else asyncio.CancelledError(), dropped
+
+    late_error, left_error, dropped = asyncio.run(scenario())
+    assert isinstance(late_error, app.batching.RequestTimeoutError)
+    assert isinstance(left_error, asyncio.CancelledError)
+    assert dropped == 2 and recorder.sizes == [1]  # only the first request's image was scored

@@ -7,10 +7,13 @@ through the real file input and a real drop event, and every answer comes from t
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import io
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 from tests.uploads import mnist_png
 from training.data import Mnist
 
@@ -95,7 +98,7 @@ def browser() -> Iterator[sync_api.Browser]:
 class Session:
     """One page on the live server, recording every request it makes and every script error it raises."""
 
-    def __init__(self, context: sync_api.BrowserContext, server: LiveServer) -> None:
+    def __init__(self, context: sync_api.BrowserContext, server: LiveServer, info: str = "Model version") -> None:
         self.context = context
         self.page = context.new_page()
         self.page.set_default_timeout(STEP_MS)
@@ -105,7 +108,7 @@ class Session:
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", self.on_console)
         self.page.goto(server.url + "/")
-        sync_api.expect(self.page.locator("#model-info")).to_contain_text("Model version", timeout=STEP_MS)
+        sync_api.expect(self.page.locator("#model-info")).to_contain_text(info, timeout=STEP_MS)
 
     def on_console(self, message: sync_api.ConsoleMessage) -> None:
         # The browser logs every 4xx answer as "Failed to load resource"; the tests that cause one check the page.
@@ -355,3 +358,105 @@ def test_screenshot_for_the_readme(session: Session, tmp_path: Path) -> None:
     session.page.screenshot(path=str(screenshot), full_page=True, timeout=STEP_MS)
     with Image.open(screenshot) as shot:
         assert shot.size[0] == 1000 and shot.size[1] >= 600
+
+
+# ---- API keys: the page asks for one when the API wants it ------------------------------------------------------
+UI_KEY = "page-test-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_server() -> Iterator[LiveServer]:
+    with LiveServer(api_keys=UI_KEY) as live:
+        yield live
+
+
+def test_page_asks_for_an_api_key_and_keeps_it_for_the_tab(browser: sync_api.Browser, keyed_server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 1000, "height": 760})
+    try:
+        session = Session(context, keyed_server, info="need an API key")
+        page = session.page
+        sent_keys: list[str | None] = []
+        page.on("request", lambda r: sent_keys.append(r.headers.get("authorization")) if "/predict" in r.url else None)
+        form = page.locator("#key-form")
+        sync_api.expect(form).to_be_visible()
+
+        page.fill("#api-key", "not-the-key")
+        page.click("#key-form button")
+        sync_api.expect(page.locator("#key-prompt")).to_contain_text("not accepted")
+
+        page.fill("#api-key", UI_KEY)
+        page.click("#key-form button")
+        sync_api.expect(form).to_be_hidden()
+        sync_api.expect(page.locator("#model-info")).to_contain_text("Model version")
+
+        session.draw(stroke_seven())
+        session.expect_digit(7)
+        assert sent_keys and sent_keys[-1] == f"Bearer {UI_KEY}"
+
+        page.reload()  # the key stays for the tab: no second prompt
+        sync_api.expect(page.locator("#model-info")).to_contain_text("Model version")
+        sync_api.expect(form).to_be_hidden()
+        assert not session.errors, session.errors
+    finally:
+        context.close()
+
+
+# ---- CORS: a page from another origin calls the API ---------------------------------------------------------------
+CALLER_PAGE = """<!doctype html><meta charset="utf-8"><title>caller</title><pre id="out">waiting</pre><script>
+(async () => {
+  const out = document.getElementById("out");
+  try {
+    const png = Uint8Array.from(atob("%(png)s"), (c) => c.charCodeAt(0));
+    const form = new FormData();
+    form.append("file", new Blob([png], { type: "image/png" }), "digit.png");
+    // X-API-Key is not a CORS-safelisted header: the browser sends a preflight first.
+    const headers = { "X-API-Key": "%(key)s" };
+    const response = await fetch("%(api)s/predict", { method: "POST", body: form, headers });
+    const body = await response.json();
+    const exposed = response.headers.get("x-request-id") !== null;
+    out.textContent = `answer ${response.status} ${body.predicted_class} ${exposed}`;
+  } catch (error) {
+    out.textContent = `blocked ${error.name}`;
+  }
+})();
+</script>"""
+
+
+class CallerSite:
+    """A second origin: a tiny static server on another 127.0.0.1 port serving one page that calls the API."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> CallerSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_page_from_an_allowed_origin_calls_the_api_and_others_are_blocked(
+    browser: sync_api.Browser, mnist: Mnist, tmp_path: Path
+) -> None:
+    png = base64.b64encode(mnist_png(mnist.test_images[0])).decode()
+    with CallerSite(tmp_path) as allowed, CallerSite(tmp_path) as other:
+        api = LiveServer(api_keys=UI_KEY, cors_origins=allowed.origin)
+        with api:
+            (tmp_path / "caller.html").write_text(CALLER_PAGE % {"png": png, "api": api.url, "key": UI_KEY})
+            context = browser.new_context()
+            try:
+                page = context.new_page()
+                page.set_default_timeout(STEP_MS)
+                page.goto(allowed.origin + "/caller.html")
+                expected = f"answer 200 {int(mnist.test_labels[0])} true"
+                sync_api.expect(page.locator("#out")).to_have_text(expected)
+                page.goto(other.origin + "/caller.html")
+                sync_api.expect(page.locator("#out")).to_have_text("blocked TypeError")
+            finally:
+                context.close()

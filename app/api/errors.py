@@ -13,7 +13,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorBody
-from app.batching import EngineStoppedError, InferenceError, JobTooLargeError, QueueFullError
+from app.batching import (
+    EngineStoppedError,
+    InferenceError,
+    JobTooLargeError,
+    QueueFullError,
+    RequestTimeoutError,
+)
 from app.content_encoding import EncodingError, InflatedTooLargeError
 from app.imaging import (
     EmptyImageError,
@@ -48,6 +54,7 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     NoVersionReadyError: 503,
     JobTooLargeError: 413,
     QueueFullError: 503,
+    RequestTimeoutError: 503,
     EngineStoppedError: 503,
     InferenceError: 500,
 }
@@ -116,6 +123,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
         422: "Missing or misnamed form field.",
         500: "The model call failed; the service keeps serving.",
         404: "The version or label named is not loaded.",
-        503: "No version serves yet, queue full or shutting down; retry after the Retry-After header's seconds.",
+        503: "No version serves yet, queue full, waited over REQUEST_TIMEOUT_SECONDS, or shutting down; retry after "
+        "the Retry-After header's seconds.",
     }
     return {status: {"model": ErrorBody, "description": meaning[status]} for status in statuses}

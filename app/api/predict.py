@@ -39,7 +39,7 @@ def upload_form(field: str, description: str, many: bool) -> dict[str, Any]:
     """OpenAPI for these routes: a multipart form with one file field (or a repeated one), and `?include_input`
     (documented here because it is read by `include_input()`, as FastAPI would document a `bool` query parameter)."""
     file = {"type": "string", "format": "binary"}
-    schema = {"type": "array", "items": file} if many else file
+    schema = {"type": "array", "items": file, "minItems": 1} if many else file
     flag_schema = {"type": "boolean", "default": False, "title": "Include Input", "description": INCLUDE_INPUT_HELP}
     version_schema = {"type": "integer", "minimum": 1, "title": "Version", "description": VERSION_HELP}
     label_schema = {"type": "string", "title": "Label", "description": LABEL_HELP}

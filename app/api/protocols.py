@@ -122,6 +122,7 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "A body over MAX_TENSOR_BYTES, more images than the queue holds, or an image over the size limits.",
         415: "An encoded image that is not a supported raster format.",
         500: "The model call failed; the service keeps serving.",
-        503: "No version serves yet, queue full or shutting down; retry after the Retry-After header's seconds.",
+        503: "No version serves yet, queue full, waited over REQUEST_TIMEOUT_SECONDS or shutting down; retry after "
+        "the Retry-After header's seconds.",
     }
     return {status: {"model": ErrorMessage, "description": meaning[status]} for status in statuses}

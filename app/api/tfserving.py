@@ -8,7 +8,7 @@ goes through the same preprocessing as an upload to /predict.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -63,18 +63,27 @@ class ModelMetadata(BaseModel):
     metadata: dict[str, Any] = Field(description="{'signature_def': {'signature_def': {name: SignatureDef}}}")
 
 
+def exactly_one_format(schema: dict[str, Any]) -> None:
+    """Both fields are declared required so that neither may be null; the body carries exactly one of them."""
+    schema.pop("required")
+    schema["oneOf"] = [{"required": ["instances"]}, {"required": ["inputs"]}]
+    schema["examples"] = [{"instances": [{"b64": "iVBORw0KGgo..."}]}]
+
+
 class PredictRequest(BaseModel):
     """Exactly one of `instances` (row format) or `inputs` (columnar format)."""
 
     signature_name: str | None = Field(None, description=f"Optional; only '{SIGNATURE_NAME}' exists.")
-    instances: list[Any] | None = Field(
-        None,
+    instances: list[Any] = Field(
+        min_length=1,
         description="One entry per image: 28x28 nested list of pixels 0-255, {'b64': '<base64 image file>'}, "
         "or either under the input's name {'images': ...}.",
     )
-    inputs: Any = Field(None, description="The images as one list (as in `instances`), or {'images': that list}.")
+    inputs: Annotated[list[Any], Field(min_length=1)] | dict[str, Any] = Field(
+        description="The images as one list (as in `instances`), or {'images': that list}."
+    )
 
-    model_config = {"json_schema_extra": {"examples": [{"instances": [{"b64": "iVBORw0KGgo..."}]}]}}
+    model_config = {"json_schema_extra": exactly_one_format}
 
 
 class RowPrediction(BaseModel):
@@ -166,6 +175,34 @@ PREDICT_DOC: dict[str, Any] = {
 STATUS_DOC: dict[str, Any] = {"response_model": ModelStatus, "responses": error_docs(404, 503)}
 
 
+# The POST routes come first: on a request no route takes in full (e.g. OPTIONS .../mnist:predict), Starlette's 405
+# names the methods of the first route whose path matches, and "/{model_name}" also matches "mnist:predict".
+@router.post("/{model_name}:predict", summary="Predict with the default version (row or columnar)", **PREDICT_DOC)
+async def model_predict(model_name: str, request: Request, service: ServiceDep) -> Response:
+    return await predict(request, service, target(service, model_name))
+
+
+@router.post("/{model_name}/versions/{version}:predict", summary="Predict with a given model version", **PREDICT_DOC)
+async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
+    return await predict(request, service, target(service, model_name, version))
+
+
+@router.post("/{model_name}/labels/{label}:predict", summary="Predict with a label's version", **PREDICT_DOC)
+async def label_predict(model_name: str, label: str, request: Request, service: ServiceDep) -> Response:
+    return await predict(request, service, target(service, model_name, label=label))
+
+
+@router.post("/{model_name}:{verb}", include_in_schema=False)
+@router.post("/{model_name}/versions/{version}:{verb}", include_in_schema=False)
+@router.post("/{model_name}/labels/{label}:{verb}", include_in_schema=False)
+async def other_verb(
+    model_name: str, verb: str, service: ServiceDep, version: str | None = None, label: str | None = None
+) -> None:
+    """:classify and :regress need Example-based signatures, which this model does not have."""
+    target(service, model_name, version, label)
+    raise TensorError(f"':{verb}' is not supported: the model has a predict signature only")
+
+
 @router.get("/{model_name}", summary="Status of the model's versions", **STATUS_DOC)
 async def model_status(service: ServedModel) -> ModelStatus | JSONResponse:
     return status_body(service)
@@ -209,29 +246,3 @@ async def version_metadata(loaded: ServedVersion) -> ModelMetadata:
 )
 async def label_metadata(loaded: LabelledVersion) -> ModelMetadata:
     return metadata_body(loaded)
-
-
-@router.post("/{model_name}:predict", summary="Predict with the default version (row or columnar)", **PREDICT_DOC)
-async def model_predict(model_name: str, request: Request, service: ServiceDep) -> Response:
-    return await predict(request, service, target(service, model_name))
-
-
-@router.post("/{model_name}/versions/{version}:predict", summary="Predict with a given model version", **PREDICT_DOC)
-async def version_predict(model_name: str, version: str, request: Request, service: ServiceDep) -> Response:
-    return await predict(request, service, target(service, model_name, version))
-
-
-@router.post("/{model_name}/labels/{label}:predict", summary="Predict with a label's version", **PREDICT_DOC)
-async def label_predict(model_name: str, label: str, request: Request, service: ServiceDep) -> Response:
-    return await predict(request, service, target(service, model_name, label=label))
-
-
-@router.post("/{model_name}:{verb}", include_in_schema=False)
-@router.post("/{model_name}/versions/{version}:{verb}", include_in_schema=False)
-@router.post("/{model_name}/labels/{label}:{verb}", include_in_schema=False)
-async def other_verb(
-    model_name: str, verb: str, service: ServiceDep, version: str | None = None, label: str | None = None
-) -> None:
-    """:classify and :regress need Example-based signatures, which this model does not have."""
-    target(service, model_name, version, label)
-    raise TensorError(f"':{verb}' is not supported: the model has a predict signature only")

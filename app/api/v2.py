@@ -95,7 +95,7 @@ class RequestOutput(BaseModel):
 class InferRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = Field(None, description="`binary_data_output: true` for binary outputs.")
-    inputs: list[RequestInput]
+    inputs: list[RequestInput] = Field(min_length=1, max_length=1, description="Exactly one tensor: `images`.")
     outputs: list[RequestOutput] | None = Field(None, description="Default: both outputs.")
 
 

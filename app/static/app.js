@@ -19,11 +19,16 @@ const seenFigure = document.getElementById("seen-figure");
 const seenImage = document.getElementById("seen");
 const chart = document.getElementById("chart");
 const resultPanel = document.getElementById("result-panel");
+const keyForm = document.getElementById("key-form");
+const keyInput = document.getElementById("api-key");
+const keyPrompt = document.getElementById("key-prompt");
+const KEY_STORAGE = "mnist-api-key"; // this tab only: sessionStorage is gone when the tab closes
 
 // The service explains each error in its own words ({"detail": ...}); this sentence says what it means for the user.
 const LEADS = {
   400: "The service could not find a digit in that image.",
   413: "That file is too large.",
+  401: "The service needs an API key: enter it above.",
   415: "That file is not an image the service can read.",
   422: "The request did not contain an image.",
   500: "The model failed to answer this time; please try again.",
@@ -35,6 +40,7 @@ let lastPoint = null;
 let showingUpload = false; // the canvas holds an uploaded picture's preview, not a drawing
 let debounceTimer = null;
 let inFlight = null; // AbortController of the newest request; older answers are dropped
+let lastUpload = null; // [file, name] of the latest prediction, sent again once a key is entered
 
 // ---- the bar chart, built once -------------------------------------------------------------------------------
 const bars = [];
@@ -99,7 +105,31 @@ function explain(status, detail) {
 }
 
 // ---- talking to the API ------------------------------------------------------------------------------------------
+// With API keys switched on, the API answers 401 until the page sends one: the page then asks for it.
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function askForKey() {
+  keyPrompt.textContent = sessionStorage.getItem(KEY_STORAGE)
+    ? "That API key was not accepted. Enter a valid key."
+    : "This service needs an API key.";
+  keyForm.hidden = false;
+  keyInput.focus();
+}
+
+keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(KEY_STORAGE, keyInput.value.trim());
+  keyInput.value = "";
+  keyForm.hidden = true;
+  loadModelInfo();
+  if (lastUpload) predict(...lastUpload);
+});
+
 async function predict(file, name) {
+  lastUpload = [file, name];
   if (inFlight) inFlight.abort("superseded");
   const controller = new AbortController();
   inFlight = controller;
@@ -111,10 +141,12 @@ async function predict(file, name) {
     const response = await fetch("/predict?include_input=true", {
       method: "POST",
       body: form,
+      headers: authHeaders(),
       signal: controller.signal,
     });
     const body = await response.json().catch(() => null);
     if (controller !== inFlight) return;
+    if (response.status === 401) askForKey();
     if (response.ok && body) showResult(body);
     else showError(explain(response.status, body && body.detail));
   } catch (error) {
@@ -263,7 +295,12 @@ dropZone.addEventListener("drop", (event) => {
 async function loadModelInfo() {
   const target = document.getElementById("model-info");
   try {
-    const response = await fetch("/model", { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const response = await fetch("/model", { headers: authHeaders(), signal: AbortSignal.timeout(TIMEOUT_MS) });
+    if (response.status === 401) {
+      askForKey();
+      target.textContent = "Model details need an API key";
+      return;
+    }
     if (!response.ok) throw new Error(String(response.status));
     const model = await response.json();
     if (model.version === null) {
