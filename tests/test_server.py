@@ -34,7 +34,9 @@ def test_a_missing_model_is_said_in_one_line_and_readiness_not_a_crash(tmp_path:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
     output.closed.wait(timeout=60)
-    assert server.returncode == 0 and output.text().count(reason) == 1  # said once, not at every poll
+    # uvicorn shuts down gracefully, then re-raises the signal it caught: exit by SIGTERM, after a clean shutdown
+    assert server.returncode in (0, -signal.SIGTERM) and "Application shutdown complete" in output.text()
+    assert output.text().count(reason) == 1  # said once, not at every poll
     assert "Traceback" not in output.text()
 
 
