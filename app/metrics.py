@@ -26,8 +26,8 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batch_parts import BatchReport
-from app.repository import AVAILABLE, END, LoadedVersion, VersionState
 from app.service import Service
+from app.versions import AVAILABLE, END, LoadedVersion, VersionState
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)

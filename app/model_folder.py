@@ -61,14 +61,17 @@ def scan(model_dir: Path) -> Scan:
 
 
 class ConfigWatch:
-    """The config file, re-read whenever its size or modification time changes. A file that cannot be used keeps
-    the previous config in force; its error is kept for the status (and logged once)."""
+    """The config file, re-read when its size or modification time has changed and then stayed the same for one
+    poll (an editor or `echo >` writes in steps; a file read half-written would apply a config nobody wrote). The
+    first read, at start-up, applies at once. A file that cannot be used keeps the previous config in force; its
+    error is kept for the status (and logged once)."""
 
     def __init__(self, path: Path | None, fallback: ModelConfig) -> None:
         self.path = path
         self.config = fallback
         self.error: str | None = None
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int] | None = None  # of the content last applied or refused
+        self._seen: tuple[int, int] | None = None  # of the content seen at the previous read
 
     def read(self) -> ModelConfig:
         if self.path is None:
@@ -80,7 +83,9 @@ class ConfigWatch:
             stamp = (-1, -1)
             self._fail(stamp, f"{self.path}: cannot read ({error.strerror or error})")
             return self.config
-        if stamp == self._stamp:
+        settling = self._stamp is not None and stamp != self._seen
+        self._seen = stamp
+        if stamp == self._stamp or settling:
             return self.config
         try:
             config = read_config_file(self.path)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.batching import BatchingEngine
 from app.gc_policy import collect_retired
@@ -28,66 +28,19 @@ from app.model_config import ModelConfig
 from app.model_folder import ConfigWatch, Fingerprint, Folder, Scan, scan
 from app.settings import Settings
 from app.verification import verify
+from app.versions import (
+    AVAILABLE,
+    END,
+    LOADING,
+    START,
+    UNLOADING,
+    LoadedVersion,
+    NoVersionReadyError,
+    Routes,
+    VersionState,
+)
 
 log = logging.getLogger(__name__)
-
-# TensorFlow Serving's version states, as its status API names them.
-START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
-
-
-class NoVersionReadyError(RuntimeError):
-    """No version serves yet (loading, or none could be loaded); the client should retry later."""
-
-
-@dataclass(eq=False)
-class LoadedVersion:
-    """One version in memory with its own batching engine. A request holds it (`with loaded:`) from routing to its
-    answer; a retired version unloads once the last holder lets go."""
-
-    model: DigitModel
-    engine: BatchingEngine
-    holders: int = 0
-    requests: int = 0
-    _released: asyncio.Event | None = None
-
-    @property
-    def version(self) -> int:
-        return self.model.info.version
-
-    def __enter__(self) -> LoadedVersion:
-        self.holders += 1
-        self.requests += 1
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.holders -= 1
-        if not self.holders and self._released is not None:
-            self._released.set()
-
-    async def retire(self) -> None:
-        """Finish every request already routed here, then stop the engine."""
-        if self.holders:
-            self._released = asyncio.Event()
-            await self._released.wait()
-        await self.engine.close()
-
-
-@dataclass(frozen=True)
-class Routes:
-    """The routing table, replaced whole on every change: a request reads one consistent table."""
-
-    default: LoadedVersion | None = None
-    versions: Mapping[int, LoadedVersion] = field(default_factory=dict)
-    labels: Mapping[str, LoadedVersion] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class VersionState:
-    version: int
-    state: str
-    error_code: str = "OK"
-    error_message: str = ""
-    reason: str = ""  # of a failure: load, contract or canary
 
 
 @dataclass(frozen=True)
@@ -141,8 +94,16 @@ class Repository:
             raise ModelNotFoundError(f"version '{version}' of model '{self.name}' is not loaded; loaded: {loaded}")
         return found
 
-    def readiness(self) -> tuple[str, str]:
-        """('ready', ...) once a verified version serves; else 'loading' or 'unavailable', with why."""
+    def readiness(self, version: str | None = None) -> tuple[str, str]:
+        """('ready', ...) once a verified version serves; else 'loading' or 'unavailable', with why. Of one version
+        named in a URL: 'ready' when AVAILABLE, else its state (in lower case) and its error."""
+        if version is not None:
+            state = self.state_of(version)
+            if state is None:
+                raise ModelNotFoundError(f"version '{version}' of model '{self.name}' is unknown")
+            if state.state == AVAILABLE:
+                return "ready", ""
+            return state.state.lower(), state.error_message or state.state
         if self.routes.default is not None:
             return "ready", f"version {self.routes.default.version} serves"
         if self.polls == 0 or any(s.state == LOADING for s in self._states.values()):
@@ -154,6 +115,10 @@ class Repository:
 
     def states(self) -> list[VersionState]:
         return [self._states[v] for v in sorted(self._states)]
+
+    def state_of(self, version: str) -> VersionState | None:
+        """The state of a version named in a URL; None if the repository does not know it."""
+        return self._states.get(int(version)) if version.isdigit() else None
 
     @property
     def pending(self) -> int:

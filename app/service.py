@@ -18,8 +18,9 @@ from app.imaging import Limits, preprocess, preprocess_files
 from app.logs import count_images, note_version
 from app.model import DigitModel, configure_threads
 from app.png_short_path import declared_png_pixels
-from app.repository import LoadedVersion, Repository
+from app.repository import Repository
 from app.settings import Settings
+from app.versions import LoadedVersion
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
 # forms: an MNIST-sized PNG decodes (app.imaging's short path for plain grayscale PNGs) in less time than the two

@@ -4,38 +4,24 @@
 from __future__ import annotations
 
 import gc
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from app.gc_policy import GC_YOUNG_THRESHOLD, collector_paused
-from tests.conftest import ROOT, free_port
-from tests.test_workers import START_TIMEOUT_S, ServerOutput
+from tests.processes import START_TIMEOUT_S, serving
 
 
 def test_a_missing_model_is_said_in_one_line_and_readiness_not_a_crash(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "MODEL_BASE_PATH": str(tmp_path), "PORT": str(port), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.server"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    output = ServerOutput(server)
-    try:
-        reason = f"model mnist not ready: no complete version under {tmp_path}/mnist/"
-        assert output.seen(reason, times=1, timeout=START_TIMEOUT_S), output.text()
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30)
+    reason = f"model mnist not ready: no complete version under {tmp_path}/mnist/"
+    with serving(MODEL_BASE_PATH=str(tmp_path), DRAIN_SECONDS="0") as live:
+        assert live.output.seen(reason, times=1, timeout=START_TIMEOUT_S), live.output.text()
+        ready = httpx.get(f"{live.url}/readyz", timeout=30)
         assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30).status_code == 200
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
-    output.closed.wait(timeout=60)
-    assert server.returncode == 0 and output.text().count(reason) == 1  # said once, not at every poll
-    assert "Traceback" not in output.text()
+        assert httpx.get(f"{live.url}/healthz", timeout=30).status_code == 200
+    assert live.process.returncode == 0 and "Application shutdown complete" in live.output.text()
+    assert live.output.text().count(reason) == 1  # said once, not at every poll
+    assert "Traceback" not in live.output.text()
 
 
 def test_start_up_objects_are_frozen_and_the_collector_runs_less_often_after() -> None:

@@ -29,9 +29,9 @@ from app.imaging import (
     UnsupportedImageError,
 )
 from app.model import ModelNotFoundError
-from app.repository import NoVersionReadyError
 from app.tensors import TensorError
 from app.uploads import ClientGoneError, MalformedFormError, MissingFormFieldError, UploadTooLargeError
+from app.versions import NoVersionReadyError
 
 log = logging.getLogger(__name__)
 

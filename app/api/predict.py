@@ -23,9 +23,9 @@ from pydantic import TypeAdapter, ValidationError
 from app.api.errors import error_docs
 from app.api.schemas import BatchPrediction, Prediction
 from app.imaging import SUPPORTED
-from app.repository import LoadedVersion
 from app.service import Service, service_of
 from app.uploads import read_form_files
+from app.versions import LoadedVersion
 
 router = APIRouter(tags=["predict"])
 

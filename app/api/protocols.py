@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 from app.content_encoding import decompress
 from app.model import ModelNotFoundError
-from app.repository import LoadedVersion
 from app.service import Service, ServiceDep
 from app.tensors import TensorError
+from app.versions import LoadedVersion
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from app.api.protocols import (
 )
 from app.contract import IMAGE_SIDE, SIGNATURE_NAME
 from app.model import ModelNotFoundError
-from app.repository import AVAILABLE, UNLOADING, LoadedVersion, VersionState
 from app.service import Service, ServiceDep
 from app.tensors import Decoded, TensorError, tfserving_items, to_images
+from app.versions import AVAILABLE, UNLOADING, LoadedVersion, VersionState
 
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
 
@@ -126,11 +126,10 @@ def status_body(service: Service) -> ModelStatus | JSONResponse:
 def one_version_status(service: Service, name: str, loaded: LoadedVersion | None, version: str | None) -> ModelStatus:
     """The status of one version (as named by number, or the one a label points at); 404 if it is unknown."""
     check_name(service, name)
-    wanted = str(loaded.version) if loaded is not None else version
-    for state in service.repository.states():
-        if str(state.version) == wanted:
-            return ModelStatus(model_version_status=[version_status(state, service.draining)])
-    raise ModelNotFoundError(f"version '{version}' of model '{name}' is unknown")
+    state = service.repository.state_of(str(loaded.version) if loaded is not None else str(version))
+    if state is None:
+        raise ModelNotFoundError(f"version '{version}' of model '{name}' is unknown")
+    return ModelStatus(model_version_status=[version_status(state, service.draining)])
 
 
 def metadata_body(loaded: LoadedVersion) -> ModelMetadata:

@@ -29,10 +29,9 @@ from app.api.protocols import (
     tensor_body,
 )
 from app.contract import IMAGE_SIDE
-from app.model import ModelNotFoundError
-from app.repository import AVAILABLE, LoadedVersion
 from app.service import Service, ServiceDep, readiness_of
 from app.tensors import Decoded, TensorError, binary_sizes, split_binary_body, to_images, v2_items
+from app.versions import LoadedVersion
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
 
@@ -240,12 +239,7 @@ async def server_ready(request: Request) -> ServerReadiness | JSONResponse:
     return ServerReadiness(ready=True)
 
 
-@router.get(
-    "/models/{model_name}",
-    response_model=ModelMetadata,
-    summary="Model metadata (of the default version)",
-    responses=error_docs(404, 503),
-)
+@router.get("/models/{model_name}", response_model=ModelMetadata, summary="Model metadata", responses=error_docs(404))
 async def model_metadata(loaded: DefaultVersion, service: ServiceDep) -> ModelMetadata:
     return metadata_body(loaded, service)
 
@@ -264,14 +258,7 @@ def readiness(service: Service, version: str | None) -> ModelReadiness | JSONRes
     """Ready: the model (or the version named) serves and the server is not draining. Otherwise 503 with the
     reason: loading, refused (with its error) or draining; a version the repository does not know is a 404."""
     name = service.repository.name
-    if version is None:
-        status, reason = service.repository.readiness()
-    else:
-        state = next((s for s in service.repository.states() if str(s.version) == version), None)
-        if state is None:
-            raise ModelNotFoundError(f"version '{version}' of model '{name}' is unknown")
-        status = "ready" if state.state == AVAILABLE else state.state.lower()
-        reason = state.error_message or state.state
+    status, reason = service.repository.readiness(version)
     if service.draining:
         status, reason = "draining", "the server is shutting down"
     if status == "ready":
@@ -280,22 +267,15 @@ def readiness(service: Service, version: str | None) -> ModelReadiness | JSONRes
     return JSONResponse(body.model_dump(), status_code=503)
 
 
-@router.get(
-    "/models/{model_name}/ready",
-    response_model=ModelReadiness,
-    summary="Model readiness",
-    responses=error_docs(404, 503),
-)
+READY_DOC: dict[str, Any] = {"response_model": ModelReadiness, "responses": error_docs(404, 503)}
+
+
+@router.get("/models/{model_name}/ready", summary="Model readiness", **READY_DOC)
 async def model_ready(service: ServedModel) -> ModelReadiness | JSONResponse:
     return readiness(service, None)
 
 
-@router.get(
-    "/models/{model_name}/versions/{version}/ready",
-    response_model=ModelReadiness,
-    summary="Readiness of one model version",
-    responses=error_docs(404, 503),
-)
+@router.get("/models/{model_name}/versions/{version}/ready", summary="Readiness of one model version", **READY_DOC)
 async def version_ready(version: str, service: ServedModel) -> ModelReadiness | JSONResponse:
     return readiness(service, version)
 
