@@ -16,7 +16,8 @@ from typing import Any
 from tests.conftest import MODELS, ROOT, free_port
 
 START_TIMEOUT_S = 240  # two workers import TensorFlow at once; generous for a loaded CI machine
-STARTED = "Application startup complete."  # uvicorn logs it per worker, once lifespan has loaded the model
+STARTED = "Application startup complete."  # uvicorn logs it per worker, once lifespan has started the repository
+SERVING = "verified and serving"  # the repository logs it per worker once a version takes traffic
 
 
 class ServerOutput:
@@ -66,6 +67,11 @@ class ServingProcess:
     def wait_started(self, workers: int) -> None:
         started = self.output.seen(STARTED, times=workers, timeout=START_TIMEOUT_S)
         assert started, f"{workers} worker(s) not started (exit {self.process.poll()}):\n{self.output.text()}"
+
+    def wait_serving(self, workers: int) -> None:
+        """Every worker serves a verified version (the server listens before that, while versions load)."""
+        serving = self.output.seen(SERVING, times=workers, timeout=START_TIMEOUT_S)
+        assert serving, f"{workers} worker(s) not serving (exit {self.process.poll()}):\n{self.output.text()}"
 
 
 @contextmanager
