@@ -6,9 +6,12 @@ BIN := $(VENV)/bin
 # The MNIST files beside the checkout when they are there; empty otherwise, and training uses Keras's download.
 MNIST_DATA_DIR ?= $(wildcard $(abspath ../shared/data/mnist))
 IMAGE ?= mnist-service:latest
+# The evaluation sets: generated once per generator version and seed, reused while they match.
+EVALSETS ?= build/evalsets
+EVAL_COUNT ?= 500
 export MNIST_DATA_DIR
 
-.PHONY: help install test lint format serve train bench screenshot image clean
+.PHONY: help install test lint format serve train evaluate bench screenshot image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,19 +28,23 @@ test: install  ## run the whole test suite (trains a small model once, serves th
 	$(BIN)/python -m pytest
 
 lint: install  ## ruff (lint and format) and mypy
-	$(BIN)/ruff check app training tests benchmarks scripts .ci
-	$(BIN)/ruff format --check app training tests benchmarks scripts .ci
-	$(BIN)/mypy app training benchmarks
+	$(BIN)/ruff check app training evalsets tests benchmarks scripts .ci
+	$(BIN)/ruff format --check app training evalsets tests benchmarks scripts .ci
+	$(BIN)/mypy app training evalsets benchmarks
 
 format: install  ## apply ruff's formatting and fixes
-	$(BIN)/ruff format app training tests benchmarks scripts .ci
-	$(BIN)/ruff check --fix app training tests benchmarks scripts .ci
+	$(BIN)/ruff format app training evalsets tests benchmarks scripts .ci
+	$(BIN)/ruff check --fix app training evalsets tests benchmarks scripts .ci
 
 serve: install  ## serve models/mnist on http://$${HOST:-127.0.0.1}:$${PORT:-8000}
 	$(BIN)/mnist-serve
 
 train: install  ## train the default CNN into the next version under models/mnist (MNIST_DATA_DIR or a download)
 	$(BIN)/mnist-train $(ARGS)
+
+evaluate: install  ## score the served model on the evaluation sets (made once into $(EVALSETS)); ARGS="--json F --markdown F"
+	$(BIN)/python -m evalsets make --out $(EVALSETS) --count $(EVAL_COUNT)
+	$(BIN)/python -m evalsets evaluate --sets $(EVALSETS) $(ARGS)
 
 bench: install  ## benchmark /predict against the floor and the direct baseline; writes docs/benchmark.md
 	$(BIN)/python -m benchmarks.run $(ARGS)

@@ -1,0 +1,65 @@
+"""The evaluation sets (python -m evalsets): made from MNIST's test digits, scikit-learn's bundled digits and
+package fonts, as real image files, and scored through the service's own preprocessing with the committed model."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evalsets.make import DIGIT_SETS, NEGATIVES, SET_NAMES, digit_items, make_sets, read_set
+from evalsets.score import evaluate
+from tests.conftest import COMMITTED_VERSION
+from training.data import Mnist
+
+COUNT = 10
+
+
+@pytest.fixture(scope="session")
+def sets(mnist: Mnist, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("evalsets")
+    assert make_sets(out, (mnist.test_images, mnist.test_labels), COUNT, seed=0)
+    return out
+
+
+def test_each_set_holds_labelled_image_files(sets: Path) -> None:
+    for name in SET_NAMES:
+        items = read_set(sets / name)
+        assert len(items) == COUNT
+        for path, label, _kind in items:
+            with Image.open(io.BytesIO(path.read_bytes())) as image:
+                assert image.width >= 8 and image.height >= 8
+            assert (label is None) == (name == NEGATIVES)
+            assert label is None or 0 <= label <= 9
+
+
+def test_sets_are_made_once_and_are_a_function_of_the_seed(sets: Path, mnist: Mnist) -> None:
+    assert not make_sets(sets, (mnist.test_images, mnist.test_labels), COUNT, seed=0)  # the cache is reused
+    camera = DIGIT_SETS[[spec.name for spec in DIGIT_SETS].index("camera")]
+    digits, labels = mnist.test_images, mnist.test_labels
+    first = digit_items(camera, digits, labels, 2, seed=0)
+    assert first == digit_items(camera, digits, labels, 2, seed=0)
+    assert first != digit_items(camera, digits, labels, 2, seed=1)
+
+
+def test_scoring_the_committed_model_reports_every_set(sets: Path, tmp_path: Path) -> None:
+    results = evaluate(sets, COMMITTED_VERSION)
+    json.dumps(results)  # what `evaluate --json` writes
+    assert results["model"] == str(COMMITTED_VERSION) and set(results["sets"]) == set(SET_NAMES)
+    for spec in DIGIT_SETS:
+        figures = results["sets"][spec.name]
+        assert figures["images"] == COUNT and 0 <= figures["accuracy"] <= 1
+    # The kinds the service read well before the new preprocessing work: clean paper photos and canvas drawings.
+    assert results["sets"]["paper"]["accuracy"] >= 0.8
+    assert results["sets"]["canvas"]["accuracy"] >= 0.8
+    negatives = results["sets"][NEGATIVES]
+    assert negatives["images"] == COUNT
+    assert sum(kind["images"] for kind in negatives["by_kind"].values()) == COUNT
+    assert np.isclose(
+        negatives["not_a_digit_recall"],
+        sum(kind["not_a_digit_recall"] * kind["images"] for kind in negatives["by_kind"].values()) / COUNT,
+    )
