@@ -111,6 +111,7 @@ logs=$(cat "$log_file")
 log "docker compose down took $took s (stop_grace_period ${grace}s); the api exited with $(cat "$exit_file")"
 (($(echo "$took < $grace" | bc))) || die "docker compose down took longer than stop_grace_period"
 [ "$(cat "$exit_file")" = 0 ] || die "the api exited with $(cat "$exit_file")"
-echo "$logs" | grep -i drain | tail -5
-echo "$logs" | grep -qi drain || die "the api's logs do not show the drain"
+for line in "SIGTERM: draining" "drain window over"; do  # app/drain.py's two lines, as the JSON log has them
+  echo "$logs" | grep -F "$line" || die "the api's logs do not show the drain ('$line')"
+done
 log "all checks passed"
