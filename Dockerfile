@@ -34,6 +34,14 @@ COPY training/ training/
 RUN python -m pip --python /opt/venv/bin/python install --no-deps --no-compile . \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
+# ---- serve-build: the venv without what serving never imports ----
+# Keras (with h5py, rich, pygments, markdown-it, namex) is for training and saving models, grpcio for gRPC
+# clients, setuptools for building packages: loading and calling a SavedModel and the app import none of them
+# (TensorFlow's import tolerates a missing Keras). tests/test_tensorflow_import.py checks the app without them.
+FROM build AS serve-build
+RUN python -m pip --python /opt/venv/bin/python uninstall -y -q \
+      keras h5py rich pygments markdown-it-py mdurl namex grpcio setuptools
+
 # ---- train-build: the same venv plus the training report's pictures ----
 FROM build AS train-build
 RUN python -m pip --python /opt/venv/bin/python install -c constraints.txt 'matplotlib>=3.8,<4'
@@ -64,7 +72,7 @@ CMD ["--output", "/app/models/mnist"]
 
 # ---- serve (default): the API on port 8000 ----
 FROM runtime AS serve
-COPY --from=build /opt/venv /opt/venv
+COPY --from=serve-build /opt/venv /opt/venv
 COPY --chown=root:root models/ /app/models/
 COPY app/healthcheck.py /app/healthcheck.py
 # WORKERS: server processes (each loads the model); TF_*_THREADS: 0 = derive from the cores (see app/settings.py).

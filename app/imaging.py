@@ -4,8 +4,9 @@ Pure functions, no HTTP. Cheap checks come first: the format is decided from the
 dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing. Plain 8-bit grayscale
 PNGs, what MNIST-style clients send, take a short path to the same pixels.
 
-The steps follow how MNIST itself was made: composite alpha, grayscale, make the ink bright on a dark background,
-suppress the background, crop to the ink, scale the longer side to 20 px, and centre the centre of mass in 28x28.
+The steps follow how MNIST itself was made: composite alpha, grayscale, find the digit's ink (app.digit_finding:
+the local background, the sheet, printed lines, the digit's strokes), crop to it, scale the longer side to 20 px, and
+centre the centre of mass in 28x28.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from app.contract import IMAGE_SIDE  # the model's input frame
+from app.digit_finding import WORK_SIDE, find_digit
 from app.png_short_path import PNG_SIGNATURE, plain_png_pixels
 
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
 TARGET_STROKE = 10  # MNIST strokes are about 2.5 px wide in the 20 px box, 10 px at WORK_BOX
-MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
-NOISE_FLOOR = 0.2  # fraction of the ink's contrast below which a pixel is background
 
 # Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -90,6 +90,8 @@ def decode(data: bytes, limits: Limits) -> Image.Image:
                 f"image is {width}x{height} = {width * height:,} pixels; the limit is {limits.max_pixels:,}"
             )
         image.seek(0)  # the first frame of a GIF, WebP or TIFF animation
+        if fmt == "JPEG":  # a large photo decodes at a reduced scale directly: the digit finder needs no more
+            image.draft(image.mode, (2 * WORK_SIDE, 2 * WORK_SIDE))
         image.load()
     except ImageError:
         raise
@@ -120,33 +122,6 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     if image.mode == "L":  # MNIST-style uploads: no conversion copy
         return np.asarray(image, dtype=np.float32)
     return np.asarray(image.convert("L"), dtype=np.float32)
-
-
-def border(array: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coordinates (rows, cols) and values of the outermost pixels."""
-    mask = np.zeros_like(array, dtype=bool)
-    mask[[0, -1], :] = True
-    mask[:, [0, -1]] = True
-    rows, cols = np.nonzero(mask)
-    return rows, cols, array[rows, cols]
-
-
-def ink_on_dark(gray: np.ndarray) -> np.ndarray:
-    """Bright ink on a zero background, stretched to 0-255; lighting gradients across the page are removed by
-    subtracting a plane fitted to the border (paper photographed under a lamp is brighter on one side)."""
-    rows, cols, values = border(gray)
-    if np.median(values) > 127:  # a light background: invert so the ink is bright, as in MNIST
-        gray, values = 255.0 - gray, 255.0 - values
-    design = np.column_stack([np.ones_like(rows), rows, cols]).astype(np.float64)
-    coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
-    yy, xx = np.mgrid[: gray.shape[0], : gray.shape[1]]
-    background = coefficients[0] + coefficients[1] * yy + coefficients[2] * xx
-    signal = gray - background
-    peak = float(np.percentile(signal, 99.9))
-    if peak < MIN_CONTRAST:
-        raise EmptyImageError("no digit found: the image is blank or has too little contrast")
-    floor = NOISE_FLOOR * peak
-    return np.clip((signal - floor) / (peak - floor), 0.0, 1.0) * 255.0
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -209,11 +184,25 @@ def is_mnist_format(gray: np.ndarray) -> bool:
     return float(edge[(len(edge) - 1) // 2] + edge[len(edge) // 2]) / 2 <= 127
 
 
-def normalise(gray: np.ndarray) -> np.ndarray:
-    """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are."""
+def saturation(image: Image.Image) -> np.ndarray | None:
+    """Each pixel's colour saturation (max - min of R, G, B), at about the digit finder's working size; None for an
+    image without colour."""
+    if image.mode not in ("RGB", "RGBA"):
+        return None
+    factor = max(1, max(image.size) // WORK_SIDE)
+    rgb = np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.int16)[..., :3]
+    return (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.float32)
+
+
+def normalise(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+    """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are. `chroma`
+    (optional) is each pixel's colour saturation, which tells a sheet of paper from a coloured table."""
     if is_mnist_format(gray):
         return gray.astype(np.float32)
-    ink = crop_to_ink(ink_on_dark(gray))
+    found = find_digit(gray, chroma)
+    if found is None:
+        raise EmptyImageError("no digit found: the image is blank or has too little contrast")
+    ink = crop_to_ink(found)
     work = normalise_strokes(ink)
     digit = np.clip(np.asarray(resize_longer_side(work, DIGIT_BOX)), 0, None)
     digit = digit * (255.0 / max(float(digit.max()), 1e-6))
@@ -224,8 +213,10 @@ def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
     """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
     limits = limits or Limits()
     pixels = plain_png_pixels(data, limits.max_pixels)
-    gray = pixels.astype(np.float32) if pixels is not None else to_grayscale(decode(data, limits))
-    return normalise(gray)
+    if pixels is not None:
+        return normalise(pixels.astype(np.float32))
+    image = decode(data, limits)
+    return normalise(to_grayscale(image), saturation(image))
 
 
 def preprocess_files(files: Sequence[bytes], limits: Limits) -> np.ndarray:

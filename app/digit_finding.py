@@ -1,0 +1,297 @@
+"""Finding the digit in a real photo or scan: the ink strokes that make up the digit, and nothing else.
+
+Runs on a copy scaled to WORK_SIDE, with OpenCV:
+1. polarity: the background is what most pixels are, so ink is the minority (dark on paper, or light on a board);
+2. background: a grey opening (wider than any stroke) estimates the paper's brightness locally, so a gradient, a
+   vignette or a cast shadow is background, not ink; dark ink's contrast is measured relative to that brightness, so
+   the same pen reads the same in a shadow as in full light, and the bar is set by the sensor's noise (a pixel's
+   difference from its neighbours), not by the picture's content;
+3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region)
+   count far less;
+4. lines: long straight runs (ruled lines, form boxes) thinner than the pen's strokes are removed;
+5. components: the digit is the component with the most ink, counted less off-centre and off the sheet; a mark
+   touching the picture's edge (the table, the sheet's edge) is chosen only when nothing else is there. Components
+   close to it belong to the digit; specks, frames, far-away marks and blobs thicker than a pen are dropped."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 400  # the longer side of the working copy
+SHRINK = 4  # the background is estimated at 1/SHRINK of the working size
+BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the working copy's longer side
+# On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
+# follows a cast shadow's outline more closely.
+SHEET_BACKGROUND_SPAN = 0.12
+PEN_LIMIT = 0.1  # on a photographed sheet, a pen's line is thinner than this share of the picture's longer side
+OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
+LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
+MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
+NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
+INK_SHARE = 0.5  # ink around the digit's strokes counts from half this share of their contrast
+MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is measured against
+EDGE = 0.02  # a mark closer than this share of the shorter side to the picture's edge touches it
+EDGE_MARK = 0.25  # a mark touching the picture's edge is a digit only if this share of the shorter side long
+CENTRE_PULL = 0.5  # how much less a component at the picture's edge counts than one in its middle
+LINE_SPAN = 0.2  # printed lines are at least this share of the picture's shorter side long
+LINE_THINNESS = 0.6  # printed lines are thinner than this share of the pen's strokes
+LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
+FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
+FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
+FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
+FRAME_SIDE = 0.8  # a frame's side runs at least this share of the frame's width (height)
+NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
+MIN_PART = 0.02  # ... if at least this share of its area
+AROUND = 0.04  # fainter ink within this share of the picture's longer side of the chosen strokes is kept
+SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers the ink when finding the sheet
+SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
+SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
+SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255) stays below this even in a shadow
+
+
+def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    height, width = gray.shape
+    scale = WORK_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(gray.astype(np.float32), size, interpolation=method)
+    return small, None if chroma is None else cv2.resize(chroma.astype(np.float32), size, interpolation=method)
+
+
+def ink_is_dark(gray: np.ndarray) -> bool:
+    """Dark ink on paper unless the picture is mostly dark with only a small bright part (light strokes on a board
+    or an MNIST-style image): a dark table around a sheet of paper is still dark ink on paper."""
+    level = np.clip(gray, 0, 255).astype(np.uint8)
+    threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return not (np.median(level) < 128 and (level > threshold).mean() < LIGHT_INK_SHARE)
+
+
+def odd(value: float) -> int:
+    return max(3, int(value) | 1)
+
+
+def background(bright_ink: np.ndarray, share: float) -> np.ndarray:
+    """The local background level under bright ink: an opening wider than any stroke, computed small and grown back.
+    One small pixel of dilation before enlarging keeps a shadow's sharp edge on the background side."""
+    height, width = bright_ink.shape
+    small = cv2.resize(bright_ink, (max(1, width // SHRINK), max(1, height // SHRINK)), interpolation=cv2.INTER_AREA)
+    span = odd(share * max(height, width) / SHRINK)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (span, span))
+    level = cv2.dilate(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), np.ones((3, 3), np.uint8))
+    return cv2.resize(level, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def edge_step(level: np.ndarray, pale: np.ndarray) -> float:
+    """How much brighter the pale side is right at its border than the other side right across it."""
+    ring = np.ones((5, 5), np.uint8)
+    region = pale.astype(np.uint8)
+    inner = pale & ~cv2.erode(region, ring).astype(bool)
+    outer = cv2.dilate(region, ring).astype(bool) & ~pale
+    if not inner.any() or not outer.any():
+        return 0.0
+    return float(np.median(level[inner])) - float(np.median(level[outer]))
+
+
+def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None:
+    """On a photo of a sheet on a table, the sheet (minus a margin at its edges); None when the paper fills the
+    picture (nothing to leave out). The paper is the large pale, unsaturated region once the ink is closed over."""
+    height, width = gray.shape
+    size = (max(1, width // SHRINK), max(1, height // SHRINK))
+    small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    span = odd(SHEET_INK_SPAN * max(size))
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
+    level = np.clip(paper, 0, 255).astype(np.uint8)
+    colour = None if chroma is None else cv2.resize(chroma, size, interpolation=cv2.INTER_AREA)
+    if colour is not None and (colour >= SHEET_SATURATION).mean() > 0.1:
+        pale = colour < SHEET_SATURATION  # a coloured table: the paper is what has no colour, lit or shaded
+    else:
+        threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        pale = level > threshold
+        if not (~pale).any() or np.median(level[pale]) - np.median(level[~pale]) < SHEET_CONTRAST:
+            return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
+        if edge_step(level, pale) < SHEET_CONTRAST / 2:
+            return None  # a smooth fall of the light, not the sharp edge of a sheet
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pale.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    hull = np.zeros(level.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == largest).astype(np.uint8))), 1)
+    if hull.mean() > 0.9 or stats[largest, cv2.CC_STAT_AREA] < 0.15 * level.size:
+        return None
+    whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
+    margin = odd(SHEET_MARGIN * max(height, width))
+    return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """About the width of the pen's strokes: twice a high percentile of the distance to the nearest background."""
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    inside = distance[distance > 0]
+    return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
+
+
+def printed_lines(mask: np.ndarray) -> np.ndarray:
+    """Ruled lines and form boxes: long, nearly horizontal or vertical straight segments (found by a probabilistic
+    Hough transform) among the parts of the ink thinner than the pen's strokes. Skew and perspective are allowed."""
+    binary = mask.astype(np.uint8)
+    pen = stroke_width(mask)
+    size = odd(LINE_THINNESS * pen)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    core = np.asarray(cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk), dtype=np.uint8)
+    thin = binary & (1 - core)
+    length = max(8, int(LINE_SPAN * min(mask.shape)))
+    segments = cv2.HoughLinesP(thin, 1, np.pi / 360, max(4, length // 2), minLineLength=length, maxLineGap=3)
+    drawn = np.zeros_like(binary)
+    for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
+        angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
+        if min(angle, 90 - angle) <= LINE_TILT:
+            cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, size + 2)
+    return (drawn & thin).astype(bool)
+
+
+def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per component: is it surely a printed frame (a hollow one around another sizeable component: a box around the
+    digit), and might it be one (sparse and across most of the picture: a comb, or a box the digit touches)?"""
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    sparse = area / np.maximum(w * h, 1) < FRAME_EXTENT
+    inside = (x[None, :] > x[:, None]) & (y[None, :] > y[:, None])
+    inside &= (x + w)[None, :] < (x + w)[:, None]
+    inside &= (y + h)[None, :] < (y + h)[:, None]
+    inside &= area[None, :] > FRAME_CONTENT * area[:, None]
+    surely = sparse & inside.any(axis=1)
+    maybe = sparse & ((w > 0.6 * shape[1]) | (h > 0.6 * shape[0]))
+    return surely, maybe & ~surely
+
+
+def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
+    """The straight sides of a frame component (a digit written over its box is part of it): segments nearly
+    parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and in how
+    many directions (0, 1 or 2) there were such sides."""
+    height, width = part.shape
+    distance = cv2.distanceTransform(part, cv2.DIST_L2, 3)
+    thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
+    shorter = min(height, width)
+    segments = cv2.HoughLinesP(part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=3)
+    drawn = np.zeros_like(part)
+    directions = set()
+    for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
+        dx, dy = abs(int(x2) - int(x1)), abs(int(y2) - int(y1))
+        horizontal = dx >= FRAME_SIDE * width and dy <= 0.27 * dx
+        if horizontal or (dy >= FRAME_SIDE * height and dx <= 0.27 * dy):
+            cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness)
+            directions.add(horizontal)
+    return drawn.astype(bool) & part.astype(bool), len(directions)
+
+
+def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mask with the sides of its printed frames taken out (what a frame held stays), and where the frames
+    were (a mask of their bounding boxes). A component that might be a frame counts as one when most of it is
+    straight sides in both directions; a digit's own straight strokes are not."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    surely, maybe = frames(stats[1:], mask.shape)
+    cleaned = mask.copy()
+    boxes = np.zeros(mask.shape, bool)
+    for label in 1 + np.flatnonzero(surely | maybe):
+        x, y, w, h, area = stats[label]
+        part = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
+        sides, directions = frame_lines(part)
+        if surely[label - 1] or (directions == 2 and sides.sum() >= FRAME_SHARE * area):
+            cleaned[y : y + h, x : x + w] &= ~sides
+            boxes[y : y + h, x : x + w] = True
+    return cleaned, boxes
+
+
+def too_thick(labels: np.ndarray, count: int, mask: np.ndarray, limit: float) -> np.ndarray:
+    """Per component: is its thickest part (twice the largest distance to the background) above `limit`?"""
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    thickest = np.zeros(count, np.float32)
+    np.maximum.at(thickest, labels.ravel(), distance.ravel())
+    return 2 * thickest[1:] > limit
+
+
+def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None) -> np.ndarray:
+    """The main component and those near it; specks, frames and border-touching junk dropped, and on a
+    photographed sheet, blobs far thicker than a pen's line (the remains of a shadow). The main component is the one
+    with the most ink (area times contrast), counted less towards the picture's edges, where junk comes in."""
+    height, width = mask.shape
+    mask, boxes = without_frames(mask)
+    count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return np.zeros(mask.shape, bool)
+    blobs = too_thick(labels, count, mask, PEN_LIMIT * max(height, width)) if sheet is not None else False
+    strength = np.zeros(count, np.float64)
+    np.add.at(strength, labels.ravel(), signal.ravel())
+    stats = stats[1:]
+    x, y, w, h = (stats[:, i] for i in range(4))
+    edge = EDGE * min(height, width)
+    touches = (x <= edge) | (y <= edge) | (x + w >= width - edge) | (y + h >= height - edge)
+    rows, cols = centres[1:, 1], centres[1:, 0]
+    # Off-centre distance, 0 in the middle and 1 at an edge: the digit is what the picture was taken of.
+    off_centre = np.maximum(np.abs(2 * rows / height - 1), np.abs(2 * cols / width - 1))
+    # What a form's box holds is the answer, not the printed label beside it.
+    boxed = boxes[rows.astype(int), cols.astype(int)]
+    off_sheet = ~sheet[rows.astype(int), cols.astype(int)] if sheet is not None else False
+    weight = (
+        strength[1:]
+        * (1 - CENTRE_PULL * off_centre)
+        * np.where(off_sheet, OFF_SHEET, 1.0)
+        * np.where(boxed, 4.0, 1.0)
+        * ~(frames(stats, mask.shape)[0] | blobs)
+    )
+    # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
+    # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
+    weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
+    if not weight.any():
+        return np.zeros(mask.shape, bool)
+    inside = np.where(touches, 0.0, weight)
+    main = int(np.argmax(inside if inside.any() else weight))
+    reach = NEAR * max(w[main], h[main])
+    left, top = x[main] - reach, y[main] - reach
+    right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach
+    near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
+    keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
+    return np.isin(labels, 1 + np.flatnonzero(keep))
+
+
+def noise(small: np.ndarray, level: np.ndarray | None) -> float:
+    """The sensor noise in contrast units: a robust spread of each pixel's difference from its neighbours (a
+    textured table or a shadow's edge does not count, unlike a spread of the whole picture)."""
+    detail = small - cv2.medianBlur(small.astype(np.float32), 3)
+    sigma = 1.4826 * float(np.median(np.abs(detail)))
+    paper = 255.0 if level is None else max(float(np.median(255.0 - level)), MIN_PAPER)
+    return sigma * 255.0 / paper
+
+
+def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray | None:
+    """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size; None for a blank image.
+
+    `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
+    from a coloured table."""
+    small, chroma = working_copy(gray, chroma)
+    sheet = sheet_mask(small, chroma)
+    dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
+    bright_ink = 255.0 - small if dark else small
+    level = background(bright_ink, BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN)
+    signal = np.clip(bright_ink - level, 0, None)
+    if dark:  # relative to the paper's local brightness (255 - level): a pen reads the same in a shadow
+        signal *= 255.0 / np.maximum(255.0 - level, MIN_PAPER)
+    signal = cv2.GaussianBlur(signal, (0, 0), 0.8)
+    if float(signal.max()) < MIN_CONTRAST:
+        return None
+    threshold = max(NOISE_SIGMAS * noise(small, level if dark else None), MIN_CONTRAST)
+    mask = signal > threshold
+    lines = printed_lines(mask)
+    mask &= ~lines
+    digit = digit_components(mask, signal, sheet)
+    if not digit.any():
+        return None
+    # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
+    # parts), fainter marks elsewhere do not.
+    top = float(np.percentile(signal[digit], 95))
+    around = odd(AROUND * max(digit.shape))
+    keep = cv2.dilate(digit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (around, around)))
+    keep &= ~cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    floor = max(threshold, INK_SHARE * top) * 0.5
+    return np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep.astype(bool)
