@@ -11,7 +11,7 @@ Runs on a copy scaled to WORK_SIDE, with OpenCV:
 4. lines: long straight runs (ruled lines, form boxes) thinner than the pen's strokes are removed;
 5. components: the digit is the component with the most ink, counted less off-centre and off the sheet; a mark
    touching the picture's edge (the table, the sheet's edge) is chosen only when nothing else is there. Components
-   close to it belong to the digit; specks, frames, far-away marks and blobs thicker than a pen are dropped."""
+   close to it belong to the digit; specks, frames and far-away marks are dropped."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the worki
 # On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
 # follows a cast shadow's outline more closely.
 SHEET_BACKGROUND_SPAN = 0.12
-PEN_LIMIT = 0.1  # on a photographed sheet, a pen's line is thinner than this share of the picture's longer side
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
@@ -203,24 +202,15 @@ def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cleaned, boxes
 
 
-def too_thick(labels: np.ndarray, count: int, mask: np.ndarray, limit: float) -> np.ndarray:
-    """Per component: is its thickest part (twice the largest distance to the background) above `limit`?"""
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    thickest = np.zeros(count, np.float32)
-    np.maximum.at(thickest, labels.ravel(), distance.ravel())
-    return 2 * thickest[1:] > limit
-
-
 def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None) -> np.ndarray:
-    """The main component and those near it; specks, frames and border-touching junk dropped, and on a
-    photographed sheet, blobs far thicker than a pen's line (the remains of a shadow). The main component is the one
-    with the most ink (area times contrast), counted less towards the picture's edges, where junk comes in."""
+    """The main component and those near it; specks, frames and border-touching junk dropped. The main component
+    is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
+    comes in."""
     height, width = mask.shape
     mask, boxes = without_frames(mask)
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count < 2:
         return np.zeros(mask.shape, bool)
-    blobs = too_thick(labels, count, mask, PEN_LIMIT * max(height, width)) if sheet is not None else False
     strength = np.zeros(count, np.float64)
     np.add.at(strength, labels.ravel(), signal.ravel())
     stats = stats[1:]
@@ -238,7 +228,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
         * (1 - CENTRE_PULL * off_centre)
         * np.where(off_sheet, OFF_SHEET, 1.0)
         * np.where(boxed, 4.0, 1.0)
-        * ~(frames(stats, mask.shape)[0] | blobs)
+        * ~frames(stats, mask.shape)[0]
     )
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
