@@ -211,8 +211,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count < 2:
         return np.zeros(mask.shape, bool)
-    strength = np.zeros(count, np.float64)
-    np.add.at(strength, labels.ravel(), signal.ravel())
+    strength = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=count)
     stats = stats[1:]
     x, y, w, h = (stats[:, i] for i in range(4))
     edge = EDGE * min(height, width)
@@ -281,7 +280,8 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray
     # parts), fainter marks elsewhere do not.
     top = float(np.percentile(signal[digit], 95))
     around = odd(AROUND * max(digit.shape))
-    keep = cv2.dilate(digit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (around, around)))
-    keep &= ~cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    near = cv2.dilate(digit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (around, around)))
+    printed = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))
+    keep = near.astype(bool) & ~printed.astype(bool)
     floor = max(threshold, INK_SHARE * top) * 0.5
-    return np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep.astype(bool)
+    return np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep

@@ -82,3 +82,57 @@ def test_a_failing_trimmed_import_falls_back_to_the_plain_one_and_says_so() -> N
     assert len(report["warnings"]) == 1 and "importing it whole" in report["warnings"][0]
     assert report["skipped"] == []  # the plain import loaded every namespace
     assert_tensorflow_whole(report)
+
+
+# The serving image leaves out what serving never imports (the Dockerfile's serve-build stage); here they are made
+# unimportable, as if not installed: found by no finder, so `importlib.util.find_spec` gives no origin and an import
+# raises ModuleNotFoundError.
+NOT_IN_THE_SERVING_IMAGE = ("keras", "h5py", "grpc", "rich", "pygments", "markdown_it", "mdurl", "namex", "setuptools")
+WITHOUT = f"""
+import importlib.abc, importlib.machinery, json, sys
+from pathlib import Path
+
+GONE = {NOT_IN_THE_SERVING_IMAGE!r}
+
+
+class Missing(importlib.abc.Loader):
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"No module named {{spec.name!r}}", name=spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in GONE:
+            return importlib.machinery.ModuleSpec(name, Missing(), origin=None)
+        return None
+
+
+sys.meta_path.insert(0, NotInstalled())
+import app.server, app.main
+from app.imaging import preprocess
+from app.model import DigitModel
+
+model = DigitModel(Path({str(MODELS / "mnist")!r}), "mnist")
+image = preprocess(Path("docs/examples/photo-four.jpg").read_bytes())
+probabilities = model.predict(image[None])[0]
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in GONE)
+print(json.dumps({{"digit": int(probabilities.argmax()), "loaded": loaded}}))
+"""
+
+
+def test_serving_needs_none_of_the_packages_the_serving_image_leaves_out() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"digit": 4, "loaded": []}
