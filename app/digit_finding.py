@@ -33,7 +33,7 @@ MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is measure
 EDGE = 0.02  # a mark closer than this share of the shorter side to the picture's edge touches it
 EDGE_MARK = 0.25  # a mark touching the picture's edge is a digit only if this share of the shorter side long
 CENTRE_PULL = 0.5  # how much less a component at the picture's edge counts than one in its middle
-LINE_SPAN = 0.2  # printed lines are at least this share of the picture's shorter side long
+LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorter side long
 LINE_THINNESS = 0.6  # printed lines are thinner than this share of the pen's strokes
 LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
 FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
@@ -125,7 +125,8 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """About the width of the pen's strokes: twice a high percentile of the distance to the nearest background."""
+    """About the width of the pen's strokes: twice a high percentile of the distance to the nearest background (the
+    thickest parts are the pen's: a form's printed lines, often most of the ink, are thinner)."""
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     inside = distance[distance > 0]
     return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
@@ -284,4 +285,5 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray
     printed = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))
     keep = near.astype(bool) & ~printed.astype(bool)
     floor = max(threshold, INK_SHARE * top) * 0.5
-    return np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep
+    found = np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep
+    return found if found.any() else None  # the strokes were all printed lines
