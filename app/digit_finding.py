@@ -23,7 +23,7 @@ SHRINK = 4  # the background is estimated at 1/SHRINK of the working size
 BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the working copy's longer side
 # On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
 # follows a cast shadow's outline more closely.
-SHEET_BACKGROUND_SPAN = 0.12
+SHEET_BACKGROUND_SPAN = 0.05
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
