@@ -254,6 +254,17 @@ def noise(small: np.ndarray, level: np.ndarray | None) -> float:
     return sigma * 255.0 / paper
 
 
+def contrast(small: np.ndarray, sheet: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """How far each pixel's ink stands out (bright ink on 0, 0-255), and the noise level in the same units."""
+    dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
+    bright_ink = 255.0 - small if dark else small
+    level = background(bright_ink, BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN)
+    signal = np.clip(bright_ink - level, 0, None)
+    if dark:  # relative to the paper's local brightness (255 - level): a pen reads the same in a shadow
+        signal *= 255.0 / np.maximum(255.0 - level, MIN_PAPER)
+    return cv2.GaussianBlur(signal, (0, 0), 0.8), noise(small, level if dark else None)
+
+
 def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray | None:
     """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size; None for a blank image.
 
@@ -261,16 +272,14 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray
     from a coloured table."""
     small, chroma = working_copy(gray, chroma)
     sheet = sheet_mask(small, chroma)
-    dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
-    bright_ink = 255.0 - small if dark else small
-    level = background(bright_ink, BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN)
-    signal = np.clip(bright_ink - level, 0, None)
-    if dark:  # relative to the paper's local brightness (255 - level): a pen reads the same in a shadow
-        signal *= 255.0 / np.maximum(255.0 - level, MIN_PAPER)
-    signal = cv2.GaussianBlur(signal, (0, 0), 0.8)
+    signal, spread = contrast(small, sheet)
+    if sheet is not None and float(signal.max()) < MIN_CONTRAST:
+        # No ink on what looked like a sheet: what looked like the table was the ink (a large, dark digit).
+        sheet = None
+        signal, spread = contrast(small, sheet)
     if float(signal.max()) < MIN_CONTRAST:
         return None
-    threshold = max(NOISE_SIGMAS * noise(small, level if dark else None), MIN_CONTRAST)
+    threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
     mask = signal > threshold
     lines = printed_lines(mask)
     mask &= ~lines

@@ -119,3 +119,12 @@ def test_ruled_lines_are_removed(mnist: Mnist) -> None:
     alone = preprocess(jpeg(write_digit(np.full((600, 800), 245.0), three, 150, 250, 260)))
     lined = preprocess(jpeg(write_digit(ruled, three, 150, 250, 260)))
     assert similarity(lined, alone) > 0.9
+
+
+def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
+    """A marker-thick digit filling a corner of a canvas: it is the ink, not a dark table around a pale sheet."""
+    five = mnist.test_images[15]
+    thick = cv2.dilate(five, np.ones((3, 3), np.uint8))
+    page = write_digit(np.full((300, 300), 250.0), thick, 130, 0, 170)
+    alone = preprocess(jpeg(write_digit(np.full((300, 300), 250.0), thick, 65, 65, 170)))
+    assert similarity(preprocess(jpeg(page)), alone) > 0.9
