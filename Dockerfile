@@ -38,9 +38,17 @@ RUN python -m pip --python /opt/venv/bin/python install --no-deps --no-compile .
 # Keras (with h5py, rich, pygments, markdown-it, namex) is for training and saving models, grpcio for gRPC
 # clients, setuptools for building packages: loading and calling a SavedModel and the app import none of them
 # (TensorFlow's import tolerates a missing Keras). tests/test_tensorflow_import.py checks the app without them.
+# Three TensorFlow extensions no serving path loads (the profiler's plugin, XLA's ops, StableHLO's bindings: none is
+# mapped in a serving process that answered every protocol) go too, and the site-packages' .pyc files (Python
+# compiles what it imports at start instead; docs/deployment.md gives what that costs at start-up).
 FROM build AS serve-build
 RUN python -m pip --python /opt/venv/bin/python uninstall -y -q \
-      keras h5py rich pygments markdown-it-py mdurl namex grpcio setuptools
+      keras h5py rich pygments markdown-it-py mdurl namex grpcio setuptools \
+ && SITE=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
+ && rm "$SITE/tensorflow/python/profiler/internal/_pywrap_profiler_plugin.so" \
+       "$SITE/tensorflow/compiler/tf2xla/ops/_xla_ops.so" \
+       "$SITE/tensorflow/compiler/mlir/stablehlo/stablehlo_extension.so" \
+ && find "$SITE" -name '*.pyc' -delete
 
 # ---- train-build: the same venv plus the training report's pictures ----
 FROM build AS train-build
