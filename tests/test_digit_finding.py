@@ -20,7 +20,7 @@ from training.data import Mnist
 PER_SET = 20
 # A little under what the committed model reads on these files (docs/preprocessing.md has the figures on larger
 # sets), so that a regression fails and a lucky draw does not matter.
-FLOORS = {"paper": 0.9, "canvas": 0.9, "camera": 0.65, "form": 0.6, "writers": 0.75}
+FLOORS = {"paper": 0.9, "canvas": 0.9, "camera": 0.5, "form": 0.6, "writers": 0.75}
 
 
 @pytest.fixture(scope="session")
