@@ -39,6 +39,7 @@ LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie
 FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
+FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
 FRAME_SIDE = 0.8  # a frame's side runs at least this share of the frame's width (height)
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
@@ -167,28 +168,34 @@ def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
 
 def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
     """The straight sides of a frame component (a digit written over its box is part of it): segments nearly
-    parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and in how
-    many directions (0, 1 or 2) there were such sides."""
+    parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and how many
+    separate sides there were (a box has four, a comb a base and its ticks; a 7's bar and leg are two)."""
     height, width = part.shape
     distance = cv2.distanceTransform(part, cv2.DIST_L2, 3)
     thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
     shorter = min(height, width)
     segments = cv2.HoughLinesP(part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=3)
     drawn = np.zeros_like(part)
-    directions = set()
+    sides: set[tuple[bool, float]] = set()  # (horizontal, position across it)
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
         dx, dy = abs(int(x2) - int(x1)), abs(int(y2) - int(y1))
         horizontal = dx >= FRAME_SIDE * width and dy <= 0.27 * dx
         if horizontal or (dy >= FRAME_SIDE * height and dx <= 0.27 * dy):
             cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness)
-            directions.add(horizontal)
-    return drawn.astype(bool) & part.astype(bool), len(directions)
+            across = (int(y1) + int(y2)) / 2 if horizontal else (int(x1) + int(x2)) / 2
+            sides.add((horizontal, across))
+    # Segments along one thick line lie side by side: a new side starts more than two line widths across.
+    count = 0
+    for direction in (False, True):
+        spots = sorted(a for h, a in sides if h == direction)
+        count += sum(1 for i, a in enumerate(spots) if i == 0 or a - spots[i - 1] > 2 * thickness)
+    return drawn.astype(bool) & part.astype(bool), count
 
 
 def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mask with the sides of its printed frames taken out (what a frame held stays), and where the frames
     were (a mask of their bounding boxes). A component that might be a frame counts as one when most of it is
-    straight sides in both directions; a digit's own straight strokes are not."""
+    straight sides, at least FRAME_SIDES of them; a digit's own straight strokes are not."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     surely, maybe = frames(stats[1:], mask.shape)
     cleaned = mask.copy()
@@ -196,9 +203,9 @@ def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for label in 1 + np.flatnonzero(surely | maybe):
         x, y, w, h, area = stats[label]
         part = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
-        sides, directions = frame_lines(part)
-        if surely[label - 1] or (directions == 2 and sides.sum() >= FRAME_SHARE * area):
-            cleaned[y : y + h, x : x + w] &= ~sides
+        lines, sides = frame_lines(part)
+        if surely[label - 1] or (sides >= FRAME_SIDES and lines.sum() >= FRAME_SHARE * area):
+            cleaned[y : y + h, x : x + w] &= ~lines
             boxes[y : y + h, x : x + w] = True
     return cleaned, boxes
 
