@@ -3,7 +3,7 @@
 Loading a SavedModel is mostly Python that holds the GIL. On a busy server, a load on the loader thread takes the
 GIL in turns with the event loop, about half of the time, so every request in flight waits on it. `paced(share)`
 makes the calling thread rest after each short slice of running, long enough that it runs at most `share` of the
-time: a load then takes longer, and requests barely notice it.
+time: a load then takes longer, and the requests served meanwhile wait on it much less.
 
 It uses the interpreter's profiling hook (`sys.setprofile`), which is per thread: only the calling thread is slowed.
 """

@@ -182,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll", type=float, default=1.0, help="MODEL_POLL_SECONDS")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument(
-        "--load-share", type=float, default=Settings().model_load_share, help="MODEL_LOAD_SHARE (default: its default)"
+        "--load-share",
+        type=float,
+        default=Settings.model_fields["model_load_share"].default,
+        help="MODEL_LOAD_SHARE (default: the setting's default)",
     )
     parser.add_argument("--write", action="store_true", help="replace the section in docs/benchmark.md")
     args = parser.parse_args(argv)
