@@ -26,6 +26,7 @@ from app.gc_policy import collect_retired
 from app.model import DigitModel, ModelLoadError, ModelNotFoundError
 from app.model_config import ModelConfig
 from app.model_folder import ConfigWatch, Fingerprint, Folder, Scan, scan
+from app.pacing import paced
 from app.settings import Settings
 from app.verification import verify
 from app.versions import (
@@ -216,10 +217,13 @@ class Repository:
         )
 
     def _load_verified(self, version: int) -> tuple[DigitModel, float]:
-        model = DigitModel(self.model_dir, self.name, version)
-        started = time.perf_counter()
-        verify(model)
-        verify_seconds = time.perf_counter() - started
+        """On the loader thread: paced while another version serves (app.pacing), at full speed before."""
+        share = self.settings.model_load_share if self.routes.default is not None else 1.0
+        with paced(share):
+            model = DigitModel(self.model_dir, self.name, version)
+            started = time.perf_counter()
+            verify(model)
+            verify_seconds = time.perf_counter() - started
         return model, verify_seconds
 
     def _retire_unwanted(self, wanted: set[int], on_disk: set[int]) -> None:

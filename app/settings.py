@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(
         1.0, ge=0, description="Look for new versions and config changes this often; 0 = load once at start-up."
     )
+    model_load_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="While a version serves, a new one loads on at most this share of the interpreter's time, so "
+        "requests in flight do not wait on the load; 1 = load at full speed.",
+    )
     max_upload_bytes: int = Field(
         5 * MIB, ge=1, description="Largest accepted image file, in bytes; enforced while the upload is read."
     )

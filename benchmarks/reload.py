@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.settings import Settings
 from benchmarks.load import LoadResult, measure, mnist_dir, mnist_images, write_bodies
 from benchmarks.processes import ROOT, Running, ServerSpec, get, rss_mb, running
 
@@ -112,12 +113,14 @@ def swap_under_load(server: Running, model_dir: Path, version: int, args: argpar
 
 
 LIMITS = (
-    "What limits: at c=64 the pinned core is saturated, so every CPU second a swap takes (restoring the SavedModel's "
-    "functions, mostly Python under the GIL, then warm-up and verification) is a second the requests wait; the p99 "
-    "of a swap's run is the steady p99 plus about the load's CPU time. Two versions are in memory only for the "
-    "moment of the swap; the retired one is freed by a collection of the objects loaded after start-up (TensorFlow's "
-    "start-up objects stay frozen), and resident memory stays flat. The wait before loading is by design: a folder "
-    "copied file by file must be seen unchanged on two polls before it is loaded."
+    "What limits: at c=64 the pinned core is saturated, so the CPU a swap takes (restoring the SavedModel's functions, "
+    "mostly Python under the GIL, then warm-up and verification) is CPU the requests wait for. The load is paced "
+    "(app.pacing, MODEL_LOAD_SHARE): it runs at most that share of the time, so it takes about 1/share times its CPU "
+    "time while the requests lose at most that share of the core; a lower share trades a longer load for a smaller "
+    "rise in latency. Two versions are in memory only for the moment of the swap; the retired one is freed by a "
+    "collection of the objects loaded after start-up (TensorFlow's start-up objects stay frozen), and resident "
+    "memory stays flat. The wait before loading is by design: a folder copied file by file must be seen unchanged on "
+    "two polls before it is loaded."
 )
 
 
@@ -145,12 +148,13 @@ def markdown(steady: LoadResult, swaps: list[Swap], first_rss: float, args: argp
     last = swaps[-1].rss_mb
     return (
         f"{SECTION}\n\n"
-        f"`python -m benchmarks.reload --swaps {args.swaps}` (server pinned to core 0 with MODEL_POLL_SECONDS="
-        f"{args.poll}, wrk on core 1 at c={args.concurrency}; {args.window:.0f} s of load per swap, the copy a "
-        f"quarter of the way in). Each swap copies a new version in as an export writes it; the copy-to-serving "
-        "time is measured from outside (GET /model naming the new default), the load and verify times are the "
-        "server's own. A new folder waits one poll to be seen and one more to prove it has stopped changing, so "
-        "the wait is between one and two poll intervals.\n\n"
+        f"`python -m benchmarks.reload --swaps {args.swaps} --load-share {args.load_share}` (server pinned to core 0 "
+        f"with MODEL_POLL_SECONDS={args.poll} and MODEL_LOAD_SHARE={args.load_share}, wrk on core 1 at "
+        f"c={args.concurrency}; {args.window:.0f} s of load per swap, the copy a quarter of the way in). Each swap "
+        "copies a new version in as an export writes it; the copy-to-serving time is measured from outside "
+        "(GET /model naming the new default), the load and verify times are the server's own. A new folder waits "
+        "one poll to be seen and one more to prove it has stopped changing, so the wait is between one and two poll "
+        "intervals.\n\n"
         + "\n".join(rows)
         + f"\n\nResident memory after the first swap {first_rss:.0f} MB, after {len(swaps)} versions loaded and "
         f"retired {last:.0f} MB ({last - first_rss:+.0f} MB; goal <= +50 MB). Steady run: {steady.rps:.0f} "
@@ -177,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady", type=float, default=15.0, help="seconds of the steady run")
     parser.add_argument("--poll", type=float, default=1.0, help="MODEL_POLL_SECONDS")
     parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument(
+        "--load-share",
+        type=float,
+        default=Settings.model_fields["model_load_share"].default,
+        help="MODEL_LOAD_SHARE (default: the setting's default)",
+    )
     parser.add_argument("--write", action="store_true", help="replace the section in docs/benchmark.md")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -191,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         copy_in(newest_version(), model_dir, 1)
         serve = shutil.which("mnist-serve", path=str(Path(sys.executable).parent)) or "mnist-serve"
         env = {"MODEL_BASE_PATH": str(work / "models"), "MODEL_POLL_SECONDS": str(args.poll), "LOG_LEVEL": "info"}
+        env["MODEL_LOAD_SHARE"] = str(args.load_share)
         with running(ServerSpec("service", [serve], env, label="reload"), 0, work) as (server, _):
             steady = measure(server, "steady", args.concurrency, args.steady, bodies, args.images, core=1)
             swaps, first_rss = [], 0.0
