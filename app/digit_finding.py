@@ -1,6 +1,6 @@
 """Finding the digit in a real photo or scan: the ink strokes that make up the digit, and nothing else.
 
-Runs on a copy scaled to WORK_SIDE, with OpenCV:
+Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 1. polarity: the background is what most pixels are, so ink is the minority (dark on paper, or light on a board);
 2. background: a grey opening (wider than any stroke) estimates the paper's brightness locally, so a gradient, a
    vignette or a cast shadow is background, not ink; dark ink's contrast is measured relative to that brightness, so
@@ -18,8 +18,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-WORK_SIDE = 400  # the longer side of the working copy
-SHRINK = 4  # the background is estimated at 1/SHRINK of the working size
+WORK_SIDE = 400  # the longer side of the working copy, for a picture at least this large
+# A small picture is worked on at twice its size, but at least at MIN_WORK_SIDE: its thin lines and strokes need a
+# few pixels for the morphology to tell them apart, and more pixels than that only cost time.
+MIN_WORK_SIDE = 200
+SHRINK = 4  # the background and the sheet are found at 1/SHRINK of the working size
+COLOUR_SIDE = WORK_SIDE // SHRINK  # colour only tells the sheet from the table, found at the shrunk size
 BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the working copy's longer side
 # On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
 # follows a cast shadow's outline more closely.
@@ -28,6 +32,9 @@ OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) wh
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
 NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
+# The digit's contrast at this percentile counts as full ink: a pen's pressure varies along a stroke, and its
+# fainter parts are still ink.
+STROKE_CORE = 75
 INK_SHARE = 0.5  # ink around the digit's strokes counts from half this share of their contrast
 MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is measured against
 EDGE = 0.02  # a mark closer than this share of the shorter side to the picture's edge touches it
@@ -51,12 +58,15 @@ SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255) stays 
 
 
 def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The picture (and its colour saturation, which may come at any size) at the working size."""
     height, width = gray.shape
-    scale = WORK_SIDE / max(height, width)
+    scale = min(WORK_SIDE, max(MIN_WORK_SIDE, 2 * max(height, width))) / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     small = cv2.resize(gray.astype(np.float32), size, interpolation=method)
-    return small, None if chroma is None else cv2.resize(chroma.astype(np.float32), size, interpolation=method)
+    if chroma is None:
+        return small, None
+    return small, cv2.resize(chroma.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
 
 
 def ink_is_dark(gray: np.ndarray) -> bool:
@@ -295,7 +305,7 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray
         return None
     # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
     # parts), fainter marks elsewhere do not.
-    top = float(np.percentile(signal[digit], 95))
+    top = float(np.percentile(signal[digit], STROKE_CORE))
     around = odd(AROUND * max(digit.shape))
     near = cv2.dilate(digit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (around, around)))
     printed = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from app.contract import IMAGE_SIDE  # the model's input frame
-from app.digit_finding import WORK_SIDE, find_digit
+from app.digit_finding import COLOUR_SIDE, WORK_SIDE, find_digit
 from app.png_short_path import PNG_SIGNATURE, plain_png_pixels
 
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
@@ -185,11 +185,11 @@ def is_mnist_format(gray: np.ndarray) -> bool:
 
 
 def saturation(image: Image.Image) -> np.ndarray | None:
-    """Each pixel's colour saturation (max - min of R, G, B), at about the digit finder's working size; None for an
-    image without colour."""
+    """Each pixel's colour saturation (max - min of R, G, B), at about the size the digit finder looks for the sheet
+    at (colour tells only the sheet from the table); None for an image without colour."""
     if image.mode not in ("RGB", "RGBA"):
         return None
-    factor = max(1, max(image.size) // WORK_SIDE)
+    factor = max(1, max(image.size) // COLOUR_SIDE)
     rgb = np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.int16)[..., :3]
     return (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.float32)
 
