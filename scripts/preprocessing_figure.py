@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from app.imaging import preprocess
+from evalsets import inks, scenes
 from tests.uploads import paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
 from training.data import load_from_dir
 
@@ -30,6 +31,8 @@ def main() -> None:
         ("dark ink on white, off-centre", paper_jpeg(digits[1], rng)),
         ("transparent canvas", transparent_canvas_png(digits[0], rng)),
         ("thick marker", thick_png(digits[2])),
+        ("camera: sheet on a table, shadow", scenes.camera(inks.mnist_digit(digits[7]), rng)[0]),
+        ("form box", scenes.form(inks.mnist_digit(digits[3]), rng)[0]),
     ]
     fig, axes = plt.subplots(2, len(uploads), figsize=(3 * len(uploads), 6.2))
     for column, (title, data) in enumerate(uploads):
