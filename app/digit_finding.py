@@ -33,6 +33,7 @@ SHEET_BACKGROUND_SPAN = 0.05
 # stroke, even a bold digit's, is thinner for its length) ...
 BLOB_THICKNESS = 0.4
 BLOB_SOLIDITY = 0.95  # ... and filling more than this share of its convex hull (a digit's strokes leave gaps)
+BLOB_CORE = 127  # found ink this strong (of 255) is a patch's core; the faint rim around strokes would fill their gaps
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
@@ -293,7 +294,7 @@ def contrast(small: np.ndarray, sheet: np.ndarray | None, span: float | None = N
 
 def is_blob(found: np.ndarray) -> bool:
     """Is the found ink's main part one filled, convex patch much thicker than a pen's stroke (a cast shadow)?"""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((found > 127).astype(np.uint8), connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((found > BLOB_CORE).astype(np.uint8), connectivity=8)
     if count < 2:
         return False
     main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
