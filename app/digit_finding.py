@@ -5,7 +5,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 2. background: a grey opening (wider than any stroke) estimates the paper's brightness locally, so a gradient, a
    vignette or a cast shadow is background, not ink; dark ink's contrast is measured relative to that brightness, so
    the same pen reads the same in a shadow as in full light, and the bar is set by the sensor's noise (a pixel's
-   difference from its neighbours), not by the picture's content;
+   difference from its neighbours), not by the picture's content. When no sheet is found and the digit found is
+   one filled, convex patch (a shadow narrower than the opening), the steps run again with a narrow opening;
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region)
    count far less;
 4. lines: long straight runs (ruled lines, form boxes) thinner than the pen's strokes are removed;
@@ -26,8 +27,13 @@ SHRINK = 4  # the background and the sheet are found at 1/SHRINK of the working 
 COLOUR_SIDE = WORK_SIDE // SHRINK  # colour only tells the sheet from the table, found at the shrunk size
 BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the working copy's longer side
 # On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
-# follows a cast shadow's outline more closely.
+# follows a cast shadow's outline more closely. It is also the second try when the wide one finds a shadow.
 SHEET_BACKGROUND_SPAN = 0.05
+# A cast shadow taken for ink is one filled, convex patch: as thick as this share of its length or more (a pen's
+# stroke, even a bold digit's, is thinner for its length) ...
+BLOB_THICKNESS = 0.4
+BLOB_SOLIDITY = 0.95  # ... and filling more than this share of its convex hull (a digit's strokes leave gaps)
+BLOB_CORE = 127  # found ink this strong (of 255) is a patch's core; the faint rim around strokes would fill their gaps
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
@@ -271,15 +277,33 @@ def noise(small: np.ndarray, level: np.ndarray | None) -> float:
     return sigma * 255.0 / paper
 
 
-def contrast(small: np.ndarray, sheet: np.ndarray | None) -> tuple[np.ndarray, float]:
-    """How far each pixel's ink stands out (bright ink on 0, 0-255), and the noise level in the same units."""
+def contrast(small: np.ndarray, sheet: np.ndarray | None, span: float | None = None) -> tuple[np.ndarray, float]:
+    """How far each pixel's ink stands out (bright ink on 0, 0-255) over a background opening `span` wide (a share
+    of the picture's longer side; by default the one for a picture with or without a sheet), and the noise level in
+    the same units."""
     dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
     bright_ink = 255.0 - small if dark else small
-    level = background(bright_ink, BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN)
+    if span is None:
+        span = BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN
+    level = background(bright_ink, span)
     signal = np.clip(bright_ink - level, 0, None)
     if dark:  # relative to the paper's local brightness (255 - level): a pen reads the same in a shadow
         signal *= 255.0 / np.maximum(255.0 - level, MIN_PAPER)
     return cv2.GaussianBlur(signal, (0, 0), 0.8), noise(small, level if dark else None)
+
+
+def is_blob(found: np.ndarray) -> bool:
+    """Is the found ink's main part one filled, convex patch much thicker than a pen's stroke (a cast shadow)?"""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((found > BLOB_CORE).astype(np.uint8), connectivity=8)
+    if count < 2:
+        return False
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    part = (labels == main).astype(np.uint8)
+    hull = cv2.contourArea(cv2.convexHull(cv2.findNonZero(part)))
+    solidity = stats[main, cv2.CC_STAT_AREA] / max(hull, 1.0)
+    thickness = 2 * float(cv2.distanceTransform(part, cv2.DIST_L2, 3).max())
+    thickness /= max(stats[main, cv2.CC_STAT_WIDTH], stats[main, cv2.CC_STAT_HEIGHT])
+    return thickness > BLOB_THICKNESS and solidity > BLOB_SOLIDITY
 
 
 def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray | None:
@@ -289,7 +313,19 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray
     from a coloured table."""
     small, chroma = working_copy(gray, chroma)
     sheet = sheet_mask(small, chroma)
-    signal, spread = contrast(small, sheet)
+    found = strokes(small, sheet, None)
+    if found is not None and sheet is None and is_blob(found):
+        # A shadow narrower than the wide opening was found instead of the digit; a narrow opening leaves it as
+        # background, unless the digit's own strokes are as thick as a shadow (then they come out as a blob too).
+        retry = strokes(small, None, SHEET_BACKGROUND_SPAN)
+        if retry is not None and not is_blob(retry):
+            return retry
+    return found
+
+
+def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> np.ndarray | None:
+    """`find_digit` on the working copy, with the background opening `span` wide (see `contrast`)."""
+    signal, spread = contrast(small, sheet, span)
     if sheet is not None and float(signal.max()) < MIN_CONTRAST:
         # No ink on what looked like a sheet: what looked like the table was the ink (a large, dark digit).
         sheet = None

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from app.imaging import EmptyImageError, preprocess
-from evalsets.make import DIGIT_SETS, make_sets
+from evalsets import inks, scenes
+from evalsets.make import DIGIT_SETS, SET_NAMES, make_sets
 from evalsets.score import answer, digit_figures, load_signature
 from tests.conftest import COMMITTED_VERSION
 from tests.uploads import encode
@@ -81,6 +82,19 @@ def test_a_digit_in_a_shadow_is_found(mnist: Mnist) -> None:
     seven = mnist.test_images[0]
     page = write_digit(paper_photo(np.random.default_rng(1), shadow=True), seven, 250, 350, 300)
     assert similarity(preprocess(jpeg(page)), seven.astype(np.float32)) > 0.8
+
+
+@pytest.mark.parametrize("number", [8, 69, 79])
+def test_a_shadow_is_not_taken_for_the_digit_when_the_sheet_is_not_found(
+    mnist: Mnist, model: tuple, number: int
+) -> None:
+    """Camera photos of the evaluation sets (seed 0) whose sheet is not found, so that a cast shadow, a filled wedge
+    thicker than any stroke, stood out as the ink over the wide background: the digit beside it is read."""
+    index = SET_NAMES.index("camera")
+    chosen = np.random.default_rng([0, index]).choice(len(mnist.test_labels), size=200, replace=False)[number]
+    photo, _ = scenes.camera(inks.mnist_digit(mnist.test_images[chosen]), np.random.default_rng([0, index, number]))
+    probabilities = model[0](preprocess(photo)[None])["probabilities"]
+    assert int(np.argmax(probabilities)) == mnist.test_labels[chosen]
 
 
 def test_the_table_around_a_sheet_is_not_ink(mnist: Mnist) -> None:
