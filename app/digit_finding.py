@@ -49,7 +49,7 @@ LINE_ASPECT = 16
 # found off a line's middle (or along a thick stroke's edge) still measures the whole line (stroke).
 RIDGE = 2.0
 SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
-SIDE_TILT = 4  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
+SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
 SIDE_WIDTH = 1.5  # a printed side is printed with the line it stands on: at most this much thicker
 FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
