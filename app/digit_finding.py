@@ -9,7 +9,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    one filled, convex patch (a shadow narrower than the opening), the steps run again with a narrow opening;
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region)
    count far less;
-4. lines: long straight runs (ruled lines, form boxes) thinner than the pen's strokes are removed;
+4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
+   on them (a box's sides, a comb's ticks), are removed; a stroke crossing a line keeps its crossing;
 5. components: the digit is the component with the most ink, counted less off-centre and off the sheet; a mark
    touching the picture's edge (the table, the sheet's edge) is chosen only when nothing else is there. Components
    close to it belong to the digit; specks, frames and far-away marks are dropped."""
@@ -47,8 +48,15 @@ EDGE = 0.02  # a mark closer than this share of the shorter side to the picture'
 EDGE_MARK = 0.25  # a mark touching the picture's edge is a digit only if this share of the shorter side long
 CENTRE_PULL = 0.8  # how much less a component at the picture's edge counts than one in its middle
 LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorter side long
-LINE_THINNESS = 0.6  # printed lines are thinner than this share of the pen's strokes
 LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
+# A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
+LINE_ASPECT = 16
+# A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
+# found off a line's middle (or along a thick stroke's edge) still measures the whole line (stroke).
+RIDGE = 2.0
+SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
+SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
+SIDE_WIDTH = 1.5  # a printed side is printed with the line it stands on: at most this much thicker
 FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
@@ -149,23 +157,85 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
 
 
-def printed_lines(mask: np.ndarray) -> np.ndarray:
-    """Ruled lines and form boxes: long, nearly horizontal or vertical straight segments (found by a probabilistic
-    Hough transform) among the parts of the ink thinner than the pen's strokes. Skew and perspective are allowed."""
-    binary = mask.astype(np.uint8)
-    pen = stroke_width(mask)
-    size = odd(LINE_THINNESS * pen)
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    core = np.asarray(cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk), dtype=np.uint8)
-    thin = binary & (1 - core)
-    length = max(8, int(LINE_SPAN * min(mask.shape)))
-    segments = cv2.HoughLinesP(thin, 1, np.pi / 360, max(4, length // 2), minLineLength=length, maxLineGap=3)
-    drawn = np.zeros_like(binary)
+def axis_segments(binary: np.ndarray, length: int, tilt: float) -> list[tuple[int, int, int, int, bool]]:
+    """Straight segments of the ink at least `length` long, within `tilt` degrees of horizontal or vertical (a
+    probabilistic Hough transform): their end points, and whether each is horizontal."""
+    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, max(4, length // 2), minLineLength=length, maxLineGap=3)
+    found = []
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
-        angle = np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1)))
-        if min(angle, 90 - angle) <= LINE_TILT:
-            cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, size + 2)
-    return (drawn & thin).astype(bool)
+        angle = np.degrees(np.arctan2(abs(int(y2) - int(y1)), abs(int(x2) - int(x1))))
+        if min(angle, 90 - angle) <= tilt:
+            found.append((int(x1), int(y1), int(x2), int(y2), bool(angle < 45)))
+    return found
+
+
+def along(x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns of the pixels on a segment, from its first end to its second."""
+    count = max(abs(x2 - x1), abs(y2 - y1)) + 1
+    return np.linspace(y1, y2, count).round().astype(int), np.linspace(x1, x2, count).round().astype(int)
+
+
+def segment_width(ridge: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> float:
+    """The ink's typical thickness along a segment: twice the median of `ridge` (the distance to the background,
+    taken at its largest across the segment) along it."""
+    return 2.0 * float(np.median(ridge[along(x1, y1, x2, y2)]))
+
+
+def printed_lines(mask: np.ndarray) -> np.ndarray:
+    """Ruled lines, form boxes and combs: the ink of long straight segments near horizontal or vertical (skew and
+    perspective are allowed) far longer than they are thick, and of the straight sides standing on them (a box's
+    sides, a comb's ticks) printed about as thick as they are. Where a stroke
+    crosses a line, the ink on both sides of it continues across and the crossing stays ink."""
+    binary = mask.astype(np.uint8)
+    distance = cv2.distanceTransform(binary, cv2.DIST_L2, 3)
+    pen = stroke_width(mask)
+    across = odd(RIDGE * pen)
+    ridges = {
+        True: cv2.dilate(distance, np.ones((across, 1), np.uint8)),
+        False: cv2.dilate(distance, np.ones((1, across), np.uint8)),
+    }
+    shorter = min(mask.shape)
+    drawn = {True: np.zeros_like(binary), False: np.zeros_like(binary)}  # horizontal, vertical lines
+    widths: list[float] = []
+    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(LINE_SPAN * shorter)), LINE_TILT):
+        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
+        if np.hypot(x2 - x1, y2 - y1) >= LINE_ASPECT * width:
+            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
+            widths.append(width)
+    if not widths:
+        return np.zeros(mask.shape, bool)
+    line_width = float(np.median(widths))
+    long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}
+    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(SIDE_SPAN * shorter)), SIDE_TILT):
+        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
+        if width <= SIDE_WIDTH * line_width and stands_on(long_lines[not horizontal], x1, y1, x2, y2):
+            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
+    lines = (drawn[True] | drawn[False]) & binary
+    rest = binary & (1 - lines)
+    reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
+    crossed = drawn[True] & closed(rest, (1, reach)) | drawn[False] & closed(rest, (reach, 1))
+    return (lines & (1 - crossed)).astype(bool)
+
+
+def draw_line(canvas: np.ndarray, x1: int, y1: int, x2: int, y2: int, width: float) -> None:
+    """Draws a printed line's segment twice as thick as the line (the segment may run along the line's edge) and a
+    line's width longer at each end (the transform's segments stop short of a blurred line's rounded ends)."""
+    step = np.array([x2 - x1, y2 - y1], float) * width / max(float(np.hypot(x2 - x1, y2 - y1)), 1.0)
+    start = np.round(np.array([x1, y1]) - step).astype(int)
+    end = np.round(np.array([x2, y2]) + step).astype(int)
+    cv2.line(canvas, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), 1, odd(2 * width + 1))
+
+
+def stands_on(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
+    """Whether a segment meets the printed lines across it without passing through them: a box's side ends on its
+    lines and a comb's tick on its base, while a pen's stroke over a line goes on beyond it."""
+    met = np.flatnonzero(lines[along(x1, y1, x2, y2)])
+    return met.size > 0 and not (met[0] > 0 and met[-1] < max(abs(x2 - x1), abs(y2 - y1)))
+
+
+def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`binary` with its gaps across a rectangle of `size` (width, height) filled: where ink continues on both sides."""
+    return np.asarray(cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones(size[::-1], np.uint8)), np.uint8)
 
 
 def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -126,6 +126,24 @@ def test_form_box_lines_are_removed(mnist: Mnist) -> None:
     assert similarity(boxed, alone) > 0.9
 
 
+def test_box_and_comb_lines_as_thick_as_the_pen_are_removed(mnist: Mnist) -> None:
+    """A row of boxes and a comb printed as thick as the pen's strokes, the digit standing on the line: only the
+    digit is read, with its upright stroke whole."""
+    four = mnist.test_images[4]
+    alone = preprocess(jpeg(write_digit(np.full((260, 700), 250.0), four, 60, 280, 150)))
+    boxes = np.full((260, 700), 250.0)
+    for left in (50, 250, 450, 650):
+        boxes[40:222, left : left + 9] = 20
+    boxes[40:49, 50:659] = 20
+    boxes[213:222, 50:659] = 20
+    comb = np.full((260, 700), 250.0)
+    for left in (50, 250, 450, 650):
+        comb[150:222, left : left + 9] = 20
+    comb[213:222, 50:659] = 20
+    for form in (boxes, comb):
+        assert similarity(preprocess(jpeg(write_digit(form, four, 60, 280, 150))), alone) > 0.9
+
+
 def test_ruled_lines_are_removed(mnist: Mnist) -> None:
     three = mnist.test_images[18]
     ruled = np.full((600, 800), 245.0)
