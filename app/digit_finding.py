@@ -3,7 +3,7 @@
 Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 1. polarity: the background is what most pixels are, so ink is the minority (dark on paper, or light on a board);
 2. background: a grey opening (wider than any stroke) estimates the paper's brightness locally, so a gradient, a
-   vignette or a cast shadow is background, not ink; dark ink's contrast is measured relative to that brightness, so
+   vignette or a cast shadow is background, not ink; dark ink's contrast is taken relative to that brightness, so
    the same pen reads the same in a shadow as in full light, and the bar is set by the sensor's noise (a pixel's
    difference from its neighbours), not by the picture's content. When no sheet is found and the digit found is
    one filled, convex patch (a shadow narrower than the opening), the steps run again with a narrow opening;
@@ -22,7 +22,7 @@ import numpy as np
 
 WORK_SIDE = 400  # the longer side of the working copy, for a picture at least this large
 # A small picture is worked on at twice its size, but at least at MIN_WORK_SIDE: its thin lines and strokes need a
-# few pixels for the morphology to tell them apart, and more pixels than that only cost time.
+# few pixels for the morphology to tell them apart, and more pixels than that add work, not detail.
 MIN_WORK_SIDE = 200
 SHRINK = 4  # the background and the sheet are found at 1/SHRINK of the working size
 COLOUR_SIDE = WORK_SIDE // SHRINK  # colour only tells the sheet from the table, found at the shrunk size
@@ -43,7 +43,7 @@ NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
 # fainter parts are still ink.
 STROKE_CORE = 75
 INK_SHARE = 0.5  # ink around the digit's strokes counts from half this share of their contrast
-MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is measured against
+MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is taken relative to
 EDGE = 0.02  # a mark closer than this share of the shorter side to the picture's edge touches it
 EDGE_MARK = 0.25  # a mark touching the picture's edge is a digit only if this share of the shorter side long
 CENTRE_PULL = 0.8  # how much less a component at the picture's edge counts than one in its middle
@@ -52,7 +52,7 @@ LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie
 # A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
 LINE_ASPECT = 16
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
-# found off a line's middle (or along a thick stroke's edge) still measures the whole line (stroke).
+# found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
 RIDGE = 2.0
 SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
 SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
