@@ -1,6 +1,6 @@
 # The MNIST digit service: CPU-only TensorFlow behind FastAPI, with the committed model baked in.
 #   docker build -t mnist-service .                  the serving image (the last stage, "serve")
-#   docker build --target train -t mnist-train .     the training job (adds the [train] extra: matplotlib)
+#   docker build --target train -t mnist-train .     the training job (adds the [train] extra: matplotlib, scikit-learn)
 # Dependencies resolve through constraints.txt, so the image holds exactly the versions CI tested.
 ARG BASE_IMAGE=python:3.11-slim
 
@@ -31,6 +31,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
 COPY README.md ./
 COPY app/ app/
 COPY training/ training/
+COPY evalsets/ evalsets/
 RUN python -m pip --python /opt/venv/bin/python install --no-deps --no-compile . \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
@@ -50,9 +51,9 @@ RUN python -m pip --python /opt/venv/bin/python uninstall -y -q \
        "$SITE/tensorflow/compiler/mlir/stablehlo/stablehlo_extension.so" \
  && find "$SITE" -name '*.pyc' -delete
 
-# ---- train-build: the same venv plus the training report's pictures ----
+# ---- train-build: the same venv plus the training report's pictures and the non-digits' photos ----
 FROM build AS train-build
-RUN python -m pip --python /opt/venv/bin/python install -c constraints.txt 'matplotlib>=3.8,<4'
+RUN python -m pip --python /opt/venv/bin/python install -c constraints.txt 'matplotlib>=3.8,<4' 'scikit-learn>=1.5,<2'
 
 # ---- runtime: what both final images share (no compilers, no pip in the venv, a non-root user) ----
 FROM ${BASE_IMAGE} AS runtime

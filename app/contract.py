@@ -12,6 +12,7 @@ SIGNATURE_NAME = "serving_default"
 INPUT_NAME = "images"  # float32 [N, 28, 28], raw pixels 0-255, background 0, ink 255
 OUTPUT_NAME = "probabilities"  # float32 [N, 10], each row sums to 1
 DIGIT_SCORE_NAME = "digit_score"  # optional float32 [N]: probability in [0, 1] that the image shows a digit at all
+NOT_A_DIGIT_BELOW = 0.5  # a digit_score under this means "not a digit"
 SIGNATURE_OUTPUTS = frozenset({OUTPUT_NAME, DIGIT_SCORE_NAME})  # `probabilities` required, `digit_score` optional
 CANARY_FILE = "assets.extra/canary.npz"  # in a version folder: images uint8 [K, 28, 28], labels, probabilities
 

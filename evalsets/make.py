@@ -61,7 +61,8 @@ def fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def negative(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
+def negative(kind: str, rng: np.random.Generator, ink_scenes: tuple[Scene, ...] = INK_SCENES) -> tuple[bytes, str]:
+    """A non-digit of `kind`; letters, shapes, scribbles and blank pages are put into one of `ink_scenes`."""
     if kind == "noise":
         return scenes.noise_image(rng)
     if kind == "photo crop":
@@ -73,7 +74,7 @@ def negative(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
         "scribble": inks.scribble,
     }
     ink = makers[kind](rng) if kind in makers else None  # blank: a scene with nothing written on it
-    scene = INK_SCENES[int(rng.integers(len(INK_SCENES)))]
+    scene = ink_scenes[int(rng.integers(len(ink_scenes)))]
     return scene(ink, rng)
 
 

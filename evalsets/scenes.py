@@ -172,9 +172,12 @@ def shadow(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return 1 - rng.uniform(0.2, 0.6) * np.asarray(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
-def camera(ink: np.ndarray | None, rng: np.random.Generator) -> tuple[bytes, str]:
-    """A phone photo of a sheet lying on a table: perspective, uneven light, a shadow, noise, blur, JPEG."""
-    longer = int(rng.integers(1000, 3000))
+def camera(
+    ink: np.ndarray | None, rng: np.random.Generator, longer_side: tuple[int, int] = (1000, 3000)
+) -> tuple[bytes, str]:
+    """A phone photo of a sheet lying on a table: perspective, uneven light, a shadow, noise, blur, JPEG. The photo's
+    longer side is drawn from `longer_side` (smaller photos render faster and look alike once reduced)."""
+    longer = int(rng.integers(*longer_side))
     height, width = (longer, int(longer * rng.uniform(0.56, 0.9)))[:: 1 if rng.random() < 0.6 else -1]
     sheet_h, sheet_w = int(height * rng.uniform(0.6, 0.95)), int(width * rng.uniform(0.6, 0.95))
     sheet = np.ones((sheet_h, sheet_w, 3), np.float32) * paper_colour(rng, 190).astype(np.float32)

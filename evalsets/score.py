@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NOT_A_DIGIT_BELOW, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
 from app.imaging import ImageError, preprocess
 from evalsets.make import DIGIT_SETS, NEGATIVES, read_set
 
-NOT_A_DIGIT_BELOW = 0.5  # a digit_score under this means "not a digit"
 CONFIDENT = 0.9
 BATCH = 256
 

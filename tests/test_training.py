@@ -37,10 +37,12 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
 def short_run(
     tmp_path_factory: pytest.TempPathFactory, mnist_path: Path
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """One epoch of the default CNN on 3,000 real images, exported by the real command."""
+    """One epoch of the default CNN on 3,000 real images and a few scene digits and non-digits, exported by the real
+    command."""
     output = tmp_path_factory.mktemp("models") / "mnist"
     result = run_cli(
-        "--data-dir", str(mnist_path), "--output", str(output), "--epochs", "1", "--train-limit", "3000", "--seed", "7"
+        *("--data-dir", str(mnist_path), "--output", str(output), "--epochs", "1", "--train-limit", "3000"),
+        *("--seed", "7", "--scene-digits", "60", "--non-digits", "60"),
     )
     assert result.returncode == 0, result.stderr
     return output, result
@@ -61,7 +63,9 @@ def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.Comple
         serve = tf.saved_model.load({str(output / "1")!r}).signatures["serving_default"]
         out = serve(images=tf.constant(np.load({str(output / "test.npy")!r})))
         probabilities = out["probabilities"].numpy()
-        print(json.dumps({{"keys": list(out), "first": probabilities[:32].tolist(),
+        score = out["digit_score"].numpy()
+        print(json.dumps({{"keys": sorted(out), "first": probabilities[:32].tolist(),
+                          "score_shape": list(score.shape), "score_range": [float(score.min()), float(score.max())],
                           "shape": list(probabilities.shape), "classes": probabilities.argmax(1).tolist()}}))
     """)
     result = subprocess.run(
@@ -73,7 +77,8 @@ def test_fresh_process_loads_the_export(short_run: tuple[Path, subprocess.Comple
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     outputs = json.loads(result.stdout)
-    assert outputs["keys"] == ["probabilities"] and outputs["shape"] == [10000, 10]
+    assert outputs["keys"] == ["digit_score", "probabilities"] and outputs["shape"] == [10000, 10]
+    assert outputs["score_shape"] == [10000] and 0 <= outputs["score_range"][0] <= outputs["score_range"][1] <= 1
     np.testing.assert_allclose(np.array(outputs["first"]).sum(axis=1), 1.0, atol=1e-5)
     claimed = json.loads((output / "1" / "metrics.json").read_text())["test_accuracy"]
     measured = (np.array(outputs["classes"]) == mnist.test_labels).mean()
@@ -99,6 +104,7 @@ def test_report_files_are_valid(short_run: tuple[Path, subprocess.CompletedProce
     assert np.array(metrics["confusion_matrix"]).sum() == 10000
     assert set(metrics["per_class"]) == {str(d) for d in range(10)}
     assert metrics["seed"] == 7 and metrics["epochs"] == 1 and len(metrics["data_checksums_sha256"]) == 4
+    assert metrics["config"]["non_digits"] == 60 and 0 <= metrics["digit_score"]["test_digits_flagged"] <= 1
     assert {"tensorflow", "keras"} <= set(metrics["versions"])
     for name in REPORT_PICTURES:
         with Image.open(version / name) as picture:
@@ -249,3 +255,28 @@ def test_help_lists_the_commands_and_options_default_to_train() -> None:
     assert train_help.returncode == 0 and "--epochs" in train_help.stdout
     misspelt = run_cli("--epochs", "three")  # options alone go to `train`, whose parser names the bad value
     assert misspelt.returncode == 2 and "invalid int value: 'three'" in misspelt.stderr
+
+
+def test_sample_counts_are_checked_before_training(tmp_path: Path) -> None:
+    negative = run_cli("--non-digits", "-5", "--output", str(tmp_path))
+    assert negative.returncode == 2 and "--non-digits" in negative.stderr
+    tutorial = run_cli("--arch", "mlp", "--non-digits", "10", "--output", str(tmp_path))
+    assert tutorial.returncode == 2 and "needs --arch cnn" in tutorial.stderr
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:
+    """Real MNIST training digits drawn into scenes and generated non-digits, read back as the service reads uploads:
+    28x28 images in the MNIST convention, the digits keeping their labels, the rest labelled "none", reproducible."""
+    from training.scene_samples import NONE_CLASS, scene_samples
+
+    images, labels = mnist.train_images[:200], mnist.train_labels[:200]
+    samples, sample_labels = scene_samples(images, labels, 24, 24, seed=5)
+    again, _ = scene_samples(images, labels, 24, 24, seed=5)
+    assert samples.shape == (48, 28, 28) and samples.dtype == np.uint8
+    np.testing.assert_array_equal(samples, again)
+    assert (sample_labels[24:] == NONE_CLASS).all() and set(sample_labels[:24]) <= set(labels.tolist())
+    digits = samples[:24].astype(np.float64)
+    assert (digits.max(axis=(1, 2)) == 255).mean() > 0.9  # nearly every digit is found and scaled to full ink
+    border = np.concatenate([digits[:, :3].ravel(), digits[:, -3:].ravel()])
+    assert border.mean() < 10  # dark background, ink centred in the box, as MNIST has it

@@ -5,4 +5,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from training.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # training.scene_samples starts worker processes that import this module
+    sys.exit(main())

@@ -111,6 +111,29 @@ def add_train_command(commands: Any) -> None:
         metavar="N",
         help="training images held out for the per-epoch validation curves (default 5000)",
     )
+    parser.add_argument(
+        "--scene-digits",
+        type=count,
+        metavar="N",
+        help="training digits also drawn into photos, scans and forms and read back through the service's "
+        "preprocessing (default 3000 for cnn, 0 for mlp)",
+    )
+    parser.add_argument(
+        "--non-digits",
+        type=count,
+        metavar="N",
+        help="generated non-digits (letters, shapes, scribbles, noise, photo crops, blank pages): with any, the "
+        "network learns a 'none of these' class and the export has a digit_score output (default 3000 for cnn, 0 "
+        "for mlp, which cannot have one)",
+    )
+
+
+def count(text: str) -> int:
+    """A whole number of samples, 0 or more (argparse turns the ValueError into a usage error)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -132,6 +155,8 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         train_limit=args.train_limit,
         validation_size=args.validation_size,
+        scene_digits=args.scene_digits if args.scene_digits is not None else defaults["scene_digits"],
+        non_digits=args.non_digits if args.non_digits is not None else defaults["non_digits"],
     )
     result = train(config, data)
     m = result.metrics
@@ -142,10 +167,21 @@ def run_train(args: argparse.Namespace) -> int:
         f"{m['training_seconds']:.0f} s\n"
         f"test set     accuracy {m['test_accuracy']:.2%}, loss {m['test_loss']:.4f}, "
         f"{m['errors']} errors in {m['test_examples']:,}\n"
+        f"{digit_score_summary(m)}"
         f"written to   {result.version_dir}/ (SavedModel, metrics.json, *.png)\n"
         f"{'=' * 60}"
     )
     return 0
+
+
+def digit_score_summary(metrics: dict[str, Any]) -> str:
+    figures = metrics.get("digit_score")
+    if not figures:
+        return ""
+    line = f"digit score  flags {figures['test_digits_flagged']:.2%} of the test digits as not a digit"
+    if figures["validation_non_digits_recognised"] is not None:
+        line += f"; recognises {figures['validation_non_digits_recognised']:.1%} of the validation non-digits"
+    return line + "\n"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -180,7 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "train")  # options alone mean the default command
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.arch == "mlp" and args.non_digits:
+        parser.error("--non-digits needs --arch cnn: the mlp is the tutorial network, without a 'none of these' class")
     runner = {"train": run_train, "evaluate": run_evaluate, "canary": run_canary}[args.command]
     try:
         return runner(args)

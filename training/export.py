@@ -12,11 +12,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
 from training.canary import canary_sample, write_canary
 
 if TYPE_CHECKING:
@@ -43,23 +43,43 @@ def check_writable(output: Path) -> None:
 
 
 def write_saved_model(model: keras.Sequential, path: Path) -> None:
-    """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10], computed
-    by the network as training.folding prepares it for inference."""
+    """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10] (and,
+    for a network with a "none of these" class, digit_score float32 [N]), computed by the network as
+    training.folding prepares it for inference."""
     import keras  # TensorFlow loads only when a model is written
     import tensorflow as tf
 
     from training.folding import inference_model
 
-    model = inference_model(model)
+    network = inference_model(model)
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(network)
     archive.add_endpoint(
         name=SIGNATURE_NAME,
-        fn=lambda images: {OUTPUT_NAME: model(images, training=False)},
+        fn=serving_function(network),
         input_signature=[tf.TensorSpec(shape=(None, 28, 28), dtype=tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(path), verbose=False)
+
+
+def serving_function(network: keras.Sequential) -> Callable[[Any], dict[str, Any]]:
+    """The signature's outputs from the network's: its softmax as it is, or, with a "none of these" class, the
+    digits' probabilities and the digit score from the logits before the softmax."""
+    from training.model import digit_outputs
+
+    if network.output_shape[-1] == NUM_CLASSES:
+        return lambda images: {OUTPUT_NAME: network(images, training=False)}
+    names = [layer.name for layer in network.layers]
+    to_logits = network.layers[: names.index("logits") + 1]
+
+    def outputs(images: Any) -> dict[str, Any]:
+        for layer in to_logits:
+            images = layer(images, training=False)
+        probabilities, digit_score = digit_outputs(images)
+        return {OUTPUT_NAME: probabilities, DIGIT_SCORE_NAME: digit_score}
+
+    return outputs
 
 
 def export_version(

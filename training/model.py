@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
-from keras import layers
+from keras import layers, ops
 
 from app.contract import NUM_CLASSES
 from training.architectures import Arch
@@ -28,12 +30,14 @@ def conv_bn_relu(filters: int, padding: str = "same") -> list[layers.Layer]:
     return [layers.Conv2D(filters, 3, padding=padding, use_bias=False), layers.BatchNormalization(), layers.ReLU()]
 
 
-def build_cnn() -> keras.Model:
+def build_cnn(classes: int = NUM_CLASSES) -> keras.Model:
     """Three conv blocks (32, 64, 128 filters), global max pooling and a small dense head: about 110 k
-    parameters, sized so that a 2-core CPU trains it to 99.4+ % (with augmentation) in about 12 minutes.
+    parameters, sized so that a 2-core CPU trains it to 99.4+ % (with augmentation) in about 12 minutes. With
+    `classes` = NUM_CLASSES + 1 the last class is "none of these" (training.scene_samples.NONE_CLASS).
 
     The second and third convolutions are unpadded: their border positions would mostly see MNIST's empty margin,
-    and without them serving costs a third less CPU per image (docs/training.md)."""
+    and without them serving costs a third less CPU per image (docs/training.md). The logits and the softmax are
+    separate layers so that the export can split the logits into the digits' probabilities and the digit score."""
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28), name="images"),
@@ -49,14 +53,28 @@ def build_cnn() -> keras.Model:
             layers.BatchNormalization(),
             layers.ReLU(),
             layers.Dropout(0.2),
-            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities"),
+            layers.Dense(classes, name="logits"),
+            layers.Softmax(name="classes"),
         ],
         name="mnist_cnn",
     )
 
 
-def build_model(arch: Arch) -> keras.Model:
-    return {"cnn": build_cnn, "mlp": build_mlp}[arch]()
+def build_model(arch: Arch, none_class: bool) -> keras.Model:
+    """The network for `arch`; with `none_class`, one more output class for images that show no digit (the cnn only:
+    the mlp is the tutorial network as it is)."""
+    if none_class and arch != "cnn":
+        raise ValueError(f"the {arch} architecture has no 'none of these' class")
+    return build_mlp() if arch == "mlp" else build_cnn(NUM_CLASSES + int(none_class))
+
+
+def digit_outputs(logits: Any) -> tuple[Any, Any]:
+    """Logits over the digits and "none of these" -> (the digits' probabilities, renormalised over the digits
+    alone so that existing clients keep 10 that sum to 1; the probability that the image shows a digit at all).
+    The digit score is 1 - P(none) computed from the logits, which stays exact where P(none) rounds to 1."""
+    digits = logits[:, :NUM_CLASSES]
+    none = logits[:, NUM_CLASSES]
+    return ops.softmax(digits, axis=-1), ops.sigmoid(ops.logsumexp(digits, axis=-1) - none)
 
 
 def augmenter(seed: int) -> keras.Sequential:

@@ -13,19 +13,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.contract import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME
+from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NOT_A_DIGIT_BELOW, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME
 from training.architectures import Arch
 from training.data import Mnist, load_mnist
 from training.evaluation import score
-from training.export import check_writable, export_version
+from training.export import check_writable, export_version, serving_function
 from training.model import augmenter, build_model
 from training.report import write_metrics, write_pictures
+from training.scene_samples import NONE_CLASS, scene_samples
 
 # Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True},
-    "mlp": {"epochs": 10, "learning_rate": 1e-3, "augment": False},
+    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True, "scene_digits": 3000, "non_digits": 3000},
+    "mlp": {"epochs": 10, "learning_rate": 1e-3, "augment": False, "scene_digits": 0, "non_digits": 0},
 }
+# Scene digits and non-digits made from the validation images, for the per-epoch curves and the report's figures.
+VALIDATION_SAMPLES = 300
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class TrainConfig:
     seed: int = 42
     train_limit: int | None = None
     validation_size: int = 5000
+    scene_digits: int = 0  # training digits also drawn into photos, scans and forms (training.scene_samples)
+    non_digits: int = 0  # generated non-digits: with any, the network learns a "none of these" class
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,9 @@ def split_training_data(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, n
     return images[:cut], labels[:cut], images[cut:], labels[cut:]
 
 
-def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig) -> tf.data.Dataset:
+def training_dataset(images: np.ndarray, labels: np.ndarray, classes: int, config: TrainConfig) -> tf.data.Dataset:
     """Shuffled batches of raw pixels and one-hot labels, randomly transformed when `augment` is on."""
-    one_hot = keras.utils.to_categorical(labels, NUM_CLASSES)
+    one_hot = keras.utils.to_categorical(labels, classes)
     dataset = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), one_hot))
     dataset = dataset.shuffle(len(images), seed=config.seed).batch(config.batch_size)
     if config.augment:
@@ -79,7 +84,7 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
 
 
 def compile_model(config: TrainConfig, steps: int) -> keras.Model:
-    model = build_model(config.arch)
+    model = build_model(config.arch, none_class=config.non_digits > 0)
     # Cosine decay to zero over the whole run: the last epochs refine instead of bouncing around a minimum.
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(steps, 1))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="categorical_crossentropy", metrics=["accuracy"])
@@ -87,7 +92,7 @@ def compile_model(config: TrainConfig, steps: int) -> keras.Model:
 
 
 def fit(model: keras.Model, train: tf.data.Dataset, val_x: np.ndarray, val_y: np.ndarray, epochs: int) -> dict:
-    validation = (val_x.astype(np.float32), keras.utils.to_categorical(val_y, NUM_CLASSES))
+    validation = (val_x.astype(np.float32), keras.utils.to_categorical(val_y, model.output_shape[-1]))
     verbose = 1 if sys.stdout.isatty() else 2  # progress bars for people, one line per epoch for logs
     history = model.fit(train, validation_data=validation, epochs=epochs, verbose=verbose)
     return {name: [round(float(v), 6) for v in values] for name, values in history.history.items()}
@@ -121,21 +126,53 @@ def describe(config: TrainConfig, data: Mnist, model: keras.Model, history: dict
     }
 
 
+def predict_outputs(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> dict[str, np.ndarray]:
+    """The serving signature's outputs of the trained network, computed as the export computes them."""
+    outputs = serving_function(model)
+    batches = [outputs(tf.constant(images[i : i + batch_size], tf.float32)) for i in range(0, len(images), batch_size)]
+    return {name: np.concatenate([np.asarray(b[name]) for b in batches]) for name in batches[0]}
+
+
+def digit_score_figures(
+    test: dict[str, np.ndarray], validation: dict[str, np.ndarray], validation_labels: np.ndarray
+) -> dict[str, Any]:
+    """How the digit score separates: MNIST test digits it flags, and on the generated validation samples the
+    non-digits it recognises and the scene digits it flags."""
+    flagged = test[DIGIT_SCORE_NAME] < NOT_A_DIGIT_BELOW
+    low = validation[DIGIT_SCORE_NAME] < NOT_A_DIGIT_BELOW
+    non_digit = validation_labels == NONE_CLASS
+    return {
+        "threshold": NOT_A_DIGIT_BELOW,
+        "test_digits_flagged": round(float(flagged.mean()), 6),
+        "validation_non_digits_recognised": round(float(low[non_digit].mean()), 6) if non_digit.any() else None,
+        "validation_scene_digits_flagged": round(float(low[~non_digit].mean()), 6) if (~non_digit).any() else None,
+    }
+
+
 def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
     """`data`, when given, is MNIST already loaded from `config.data_dir` (the command line checks it first)."""
     check_writable(config.output)
     data = data if data is not None else load_mnist(config.data_dir)
     make_deterministic(config.seed)
     train_x, train_y, val_x, val_y = split_training_data(data, config)
-    dataset = training_dataset(train_x, train_y, config)
+    extra_x, extra_y = scene_samples(train_x, train_y, config.scene_digits, config.non_digits, config.seed)
+    sampled = min(VALIDATION_SAMPLES, config.scene_digits), min(VALIDATION_SAMPLES, config.non_digits)
+    val_scenes_x, val_scenes_y = scene_samples(val_x, val_y, *sampled, config.seed + 1)
+    classes = NUM_CLASSES + int(config.non_digits > 0)
+    dataset = training_dataset(np.concatenate([train_x, extra_x]), np.concatenate([train_y, extra_y]), classes, config)
     model = compile_model(config, steps=config.epochs * int(dataset.cardinality()))
 
     started = time.monotonic()
-    history = fit(model, dataset, val_x, val_y, config.epochs)
+    history = fit(
+        model, dataset, np.concatenate([val_x, val_scenes_x]), np.concatenate([val_y, val_scenes_y]), config.epochs
+    )
     seconds = time.monotonic() - started
 
-    probabilities = model.predict(data.test_images.astype(np.float32), batch_size=1000, verbose=0)
+    test = predict_outputs(model, data.test_images)
+    probabilities = test[OUTPUT_NAME]
     metrics = {**describe(config, data, model, history, seconds), **score(probabilities, data.test_labels)}
+    if DIGIT_SCORE_NAME in test:
+        metrics["digit_score"] = digit_score_figures(test, predict_outputs(model, val_scenes_x), val_scenes_y)
 
     def write_report(folder: Path) -> None:
         write_metrics(folder, metrics)

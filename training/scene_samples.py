@@ -1,0 +1,69 @@
+"""Training images that look like what the service's preprocessing makes of real uploads.
+
+MNIST training digits are drawn into the evaluation generators' scenes (a page, a canvas, a camera photo of a
+sheet, a form box, a low-resolution scan), and non-digits (letters, shapes, scribbles, noise, photo crops, empty
+pages) are made the same way; each file is then read back through the service's own preprocessing, so the network
+learns from the 28x28 images it is shown in serving. The non-digits carry the label NONE_CLASS: the "none of these"
+class the exported digit score comes from. The test images are never used here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from functools import partial
+
+import numpy as np
+
+from app.contract import IMAGE_SIDE, NUM_CLASSES
+from app.imaging import EmptyImageError, preprocess
+from evalsets import inks, make, scenes
+
+NONE_CLASS = NUM_CLASSES  # the label of a non-digit: one past the digits
+# The scenes a digit (or a letter, a shape, a scribble) is drawn into. Camera photos are drawn smaller than in the
+# evaluation sets: the digit finder reduces every photo to a few hundred pixels first, and large photos render slowly.
+DIGIT_SCENES: tuple[make.Scene, ...] = (
+    scenes.paper,
+    scenes.canvas,
+    partial(scenes.camera, longer_side=(500, 1000)),
+    scenes.form,
+    scenes.low_resolution_scan,
+)
+STREAM = 1000  # offsets the random streams from the evaluation sets' (which number theirs from 0)
+
+Task = tuple[int, np.ndarray | None]  # (number, MNIST digit or None for a non-digit)
+
+
+def render(seed: int, task: Task) -> np.ndarray:
+    """One sample's 28x28 image as the service would see it; an upload where no digit is found is all background,
+    which is what the service feeds the network for a blank image."""
+    number, digit = task
+    rng = np.random.default_rng([seed, STREAM, number])
+    if digit is None:
+        kinds = list(make.NEGATIVE_KINDS)
+        shares = np.asarray(list(make.NEGATIVE_KINDS.values()))
+        data, _ = make.negative(kinds[int(rng.choice(len(kinds), p=shares / shares.sum()))], rng, DIGIT_SCENES)
+    else:
+        scene = DIGIT_SCENES[int(rng.integers(len(DIGIT_SCENES)))]
+        data, _ = scene(inks.mnist_digit(digit), rng)
+    try:
+        return preprocess(data)
+    except EmptyImageError:
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
+
+
+def scene_samples(
+    images: np.ndarray, labels: np.ndarray, digits: int, non_digits: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`digits` of `images` in scenes and `non_digits` non-digits, preprocessed: (uint8 [N, 28, 28], labels [N]),
+    a function of `seed`. Rendered by one process per core (in fresh processes: the caller may hold TensorFlow)."""
+    if digits == 0 and non_digits == 0:
+        return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), labels[:0]
+    rng = np.random.default_rng([seed, STREAM])
+    chosen = rng.choice(len(images), size=min(digits, len(images)), replace=False)
+    tasks: list[Task] = [(n, images[i]) for n, i in enumerate(chosen)]
+    tasks += [(len(chosen) + n, None) for n in range(non_digits)]
+    with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1) as pool:
+        rendered = pool.map(partial(render, seed), tasks, chunksize=16)
+    samples = np.clip(np.round(np.stack(rendered)), 0, 255).astype(np.uint8)
+    return samples, np.concatenate([labels[chosen], np.full(non_digits, NONE_CLASS)]).astype(labels.dtype)
