@@ -19,7 +19,7 @@ URL=http://127.0.0.1:8000
 COMPOSE=(docker compose -f docker-compose.yml -f .ci/docker-compose.host.yml)
 MAX_IMAGE_BYTES=1200000000  # the serving image's size budget (docs/deployment.md)
 HEALTHY_TIMEOUT=240  # seconds: the first healthcheck runs 30 s after start (interval), then every 30 s
-TRAIN_ARGS=(--epochs 1 --train-limit 3000 --validation-size 500)  # a short run: the loop, not the accuracy
+TRAIN_ARGS=(--epochs 1 --train-limit 3000 --validation-size 500 --scene-digits 40 --non-digits 40)  # the loop, not the accuracy
 
 log() { echo "compose: $*"; }
 die() {

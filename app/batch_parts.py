@@ -21,8 +21,8 @@ class Job:
     bulk: bool  # cut into chunks (more than max_batch images)
     enqueued: float = field(default_factory=time.perf_counter)
     sent: int = 0  # rows handed to the worker so far
-    answered: int = 0  # rows whose probabilities are in `output`
-    output: np.ndarray | None = None  # a bulk job's probabilities, filled chunk by chunk
+    answered: int = 0  # rows whose answers are in `output`
+    output: np.ndarray | None = None  # a bulk job's answer, filled chunk by chunk
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class BatchReport:
     size: int
     seconds: float
     queue_waits: list[float]  # one per request whose first rows are in the batch
-    probabilities: np.ndarray | None  # None when the call failed
+    records: (
+        np.ndarray | None
+    )  # the model's answer, a record per image (app.model.DigitModel.predict); None if it failed
 
 
 @dataclass

@@ -315,12 +315,12 @@ class BatchingEngine:
         batch = (
             np.concatenate(arrays, dtype=np.float32) if len(arrays) > 1 else arrays[0].astype(np.float32, copy=False)
         )
-        probabilities: np.ndarray | None = None
+        records: np.ndarray | None = None
         answers: list[Answer]
         try:
-            probabilities = self._predict(batch)
+            records = self._predict(batch)
             offsets = np.cumsum([0] + [part.size for part in parts])
-            answers = [probabilities[start:end] for start, end in itertools.pairwise(offsets)]
+            answers = [records[start:end] for start, end in itertools.pairwise(offsets)]
         except Exception as error:  # the model failed: fail this batch's requests only, keep serving
             log.exception("model call failed for a batch of %d images", len(batch))
             self.stats.failures += 1
@@ -329,7 +329,7 @@ class BatchingEngine:
         self.stats.batches += 1
         self.stats.images += len(batch)
         waits = [started - part.job.enqueued for part in parts if part.start == 0]
-        report = BatchReport(len(batch), finished - started, waits, probabilities)
+        report = BatchReport(len(batch), finished - started, waits, records)
         for observe in self.stats.observers:
             observe(report)
         return answers

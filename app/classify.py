@@ -1,8 +1,9 @@
 """`python -m app.classify MODEL_DIR IMAGE...`: what the service answers for image files, without a server.
 
 Each file goes through the service's own preprocessing (app.imaging) and the version in MODEL_DIR (a version folder
-such as models/mnist/4, or a model's folder, for its newest version); one line per file with its digit and its ten
-probabilities. A file the service would refuse is one line on stderr and exit status 2.
+such as models/mnist/5, or a model's folder, for its newest version); one line per file with its digit, whether it is
+a digit at all (with the digit score, when the version has one) and its ten probabilities. A file the service would
+refuse is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ EXIT_BAD_INPUT = 2
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m app.classify", description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/4")
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/5")
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     return parser.parse_args(argv)
 
@@ -47,10 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    images = np.stack(arrays)
-    for path, row in zip(args.images, model.predict(images), strict=True):
+    answers = model.answer(np.stack(arrays))
+    for i, (path, row) in enumerate(zip(args.images, answers.probabilities, strict=True)):
         shown = " ".join(f"{digit}:{p:.3f}" for digit, p in enumerate(row))
-        print(f"{path}: class {int(row.argmax())} ({row.max():.1%})  {shown}")
+        verdict = "a digit" if answers.is_digit[i] else "not a digit"
+        if answers.digit_scores is not None:
+            verdict += f" (score {answers.digit_scores[i]:.3f})"
+        print(f"{path}: class {int(row.argmax())} ({row.max():.1%}), {verdict}  {shown}")
     return 0
 
 

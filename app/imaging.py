@@ -47,7 +47,7 @@ class ImageError(ValueError):
 
 
 class EmptyImageError(ImageError):
-    """No bytes, or an image without any ink."""
+    """No bytes, or an image of no pixels."""
 
 
 class UndecodableImageError(ImageError):
@@ -195,13 +195,14 @@ def saturation(image: Image.Image) -> np.ndarray | None:
 
 
 def normalise(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
-    """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are. `chroma`
-    (optional) is each pixel's colour saturation, which tells a sheet of paper from a coloured table."""
+    """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are (all 0 where no
+    ink is found). `chroma` (optional) is each pixel's colour saturation, which tells a sheet of paper from a
+    coloured table."""
     if is_mnist_format(gray):
         return gray.astype(np.float32)
     found = find_digit(gray, chroma)
-    if found is None:
-        raise EmptyImageError("no digit found: the image is blank or has too little contrast")
+    if found is None:  # blank, or too little contrast: the model sees an empty frame, which is never a digit
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     ink = crop_to_ink(found)
     work = normalise_strokes(ink)
     digit = np.clip(np.asarray(resize_longer_side(work, DIGIT_BOX)), 0, None)

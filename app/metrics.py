@@ -26,6 +26,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batch_parts import BatchReport
+from app.model import Predictions
 from app.service import Service
 from app.versions import AVAILABLE, END, LoadedVersion, VersionState
 
@@ -73,6 +74,9 @@ class Metrics:
         )
         self.predictions = Counter(
             "predictions", "Images classified, by predicted digit.", ["predicted_class"], registry=r
+        )
+        self.not_a_digit = Counter(
+            "not_a_digit", "Images answered with is_digit false (counted in predictions_total too).", registry=r
         )
         self.dropped = Counter(
             "batch_dropped_images",
@@ -124,13 +128,14 @@ class Metrics:
         self.inference.observe(batch.seconds)
         for wait in batch.queue_waits:
             self.queue_wait.observe(wait)
-        if batch.probabilities is not None:
-            self.count_predictions(batch.probabilities)
+        if batch.records is not None:
+            self.count_predictions(Predictions.from_records(batch.records, has_digit_score=False))
 
-    def count_predictions(self, probabilities: np.ndarray) -> None:
-        classes, counts = np.unique(probabilities.argmax(axis=1), return_counts=True)
+    def count_predictions(self, predictions: Predictions) -> None:
+        classes, counts = np.unique(predictions.probabilities.argmax(axis=1), return_counts=True)
         for digit, count in zip(classes, counts, strict=True):
             self.predictions.labels(predicted_class=str(int(digit))).inc(int(count))
+        self.not_a_digit.inc(int((~predictions.is_digit).sum()))
 
     def observe_version_batch(self, model: str, version: int, batch: BatchReport) -> None:
         self.observe_batch(batch)

@@ -14,6 +14,8 @@ import numpy as np
 from app.contract import (
     DIGIT_SCORE_NAME,
     IMAGE_SIDE,
+    NOT_A_DIGIT_BELOW,
+    NUM_CLASSES,
     OUTPUT_NAME,
     SIGNATURE_NAME,
     SIGNATURE_OUTPUTS,
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
+# What DigitModel.predict gives for each image: one record of named fields, so that the batching engine, which cuts
+# a batch's answer into each request's rows, carries both outputs without knowing them.
+ANSWER = np.dtype([(OUTPUT_NAME, np.float32, (NUM_CLASSES,)), (DIGIT_SCORE_NAME, np.float32)])
 
 
 class ModelLoadError(RuntimeError):
@@ -83,8 +88,31 @@ def configure_threads(intra_op: int, inter_op: int) -> None:
         log.warning("TensorFlow is already initialised; thread pools left as they are")
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What the service answers for N images, read from `DigitModel.predict`'s records."""
+
+    probabilities: np.ndarray  # float32 [N, 10]
+    is_digit: np.ndarray  # bool [N]
+    digit_scores: np.ndarray | None  # float32 [N] in [0, 1]; None for a version without a digit_score output
+
+    @classmethod
+    def from_records(cls, records: np.ndarray, has_digit_score: bool) -> Predictions:
+        # Copies, not views of the records: JSON writers and binary outputs take whole contiguous arrays.
+        probabilities = np.ascontiguousarray(records[OUTPUT_NAME])
+        scores = np.ascontiguousarray(records[DIGIT_SCORE_NAME])
+        return cls(probabilities, scores >= NOT_A_DIGIT_BELOW, scores if has_digit_score else None)
+
+
+def blank_images(images: np.ndarray) -> np.ndarray:
+    """bool [N]: the images (float32 [N, 28, 28]) with no ink at all, which is what the preprocessing makes of an
+    upload where it finds no digit."""
+    return np.asarray((images <= 0).all(axis=(1, 2)))
+
+
 class DigitModel:
-    """The loaded serving signature: `predict(float32 [N, 28, 28] raw pixels) -> float32 [N, 10]`.
+    """The loaded serving signature: `predict(float32 [N, 28, 28] raw pixels)` gives N records (`ANSWER`), each
+    the image's 10 probabilities and its digit score (read as `Predictions`).
 
     Loading checks the signature's shape against the contract (app.contract) and warms it up; app.verification then
     checks what it computes before a version takes traffic."""
@@ -104,6 +132,7 @@ class DigitModel:
         self._tf = tf
         self._input_name = self._check_signature(path)
         self.output_names = tuple(sorted(self._function.structured_outputs))
+        self.has_digit_score = DIGIT_SCORE_NAME in self.output_names
         self.predict(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))  # warm-up: traces and allocates once
         self.info = ModelInfo(
             name=name,
@@ -147,9 +176,20 @@ class DigitModel:
         return {name: np.asarray(value.numpy()) for name, value in self._function(**{self._input_name: tensor}).items()}
 
     def predict(self, images: np.ndarray) -> np.ndarray:
+        """N records (`ANSWER`): each image's 10 probabilities and its digit score: 0 for a blank image (no ink is
+        no digit, whatever the network makes of it), else the version's digit_score, or 1 where it has none."""
         tensor = self._tf.constant(images, dtype=self._tf.float32)
-        result = self._function(**{self._input_name: tensor})[OUTPUT_NAME]
-        return np.asarray(result.numpy(), dtype=np.float32)
+        outputs = self._function(**{self._input_name: tensor})
+        records = np.empty(len(images), dtype=ANSWER)
+        records[OUTPUT_NAME] = outputs[OUTPUT_NAME].numpy()
+        scores = outputs[DIGIT_SCORE_NAME].numpy().reshape(-1) if self.has_digit_score else 1.0
+        records[DIGIT_SCORE_NAME] = scores
+        records[DIGIT_SCORE_NAME][blank_images(images)] = 0.0
+        return records
+
+    def answer(self, images: np.ndarray) -> Predictions:
+        """`predict` read as `Predictions`, for callers outside the batching engine."""
+        return Predictions.from_records(self.predict(images), self.has_digit_score)
 
 
 def read_metrics(version_dir: Path) -> dict[str, Any]:

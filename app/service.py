@@ -16,7 +16,7 @@ from app.batching import BatchingEngine
 from app.gc_policy import collector_paused
 from app.imaging import Limits, preprocess, preprocess_files
 from app.logs import count_images, note_version
-from app.model import DigitModel, configure_threads
+from app.model import DigitModel, Predictions, configure_threads
 from app.png_short_path import declared_png_pixels
 from app.repository import Repository
 from app.settings import Settings
@@ -37,7 +37,7 @@ T = TypeVar("T")
 @dataclass
 class Classified:
     images: np.ndarray  # float32 [N, 28, 28]: what the model saw
-    probabilities: np.ndarray  # float32 [N, 10]
+    predictions: Predictions
 
 
 class _Preparation:
@@ -139,14 +139,18 @@ class Service:
         return await asyncio.get_running_loop().run_in_executor(self.decoders, work)
 
     async def classify(self, files: Sequence[bytes], loaded: LoadedVersion) -> Classified:
-        """Uploaded images -> what the model saw and its probabilities from `loaded`, decoded off the event loop."""
+        """Uploaded images -> what the model saw and its answers from `loaded`, decoded off the event loop."""
         preparation = _Preparation(files, self.limits)
         if decodes_inline(files):
-            probabilities = await loaded.engine.predict_prepared(preparation, len(files))
+            records = await loaded.engine.predict_prepared(preparation, len(files))
             assert preparation.images is not None  # set by the engine before it answers
-            return Classified(preparation.images, probabilities)
+            return Classified(preparation.images, loaded.predictions(records))
         images = await asyncio.get_running_loop().run_in_executor(self.decoders, preparation)
-        return Classified(images, await loaded.engine.predict(images))
+        return Classified(images, loaded.predictions(await loaded.engine.predict(images)))
+
+    async def infer(self, images: np.ndarray, loaded: LoadedVersion) -> Predictions:
+        """Images already decoded (the tensor protocols') -> the answers from `loaded`."""
+        return loaded.predictions(await loaded.engine.predict(images))
 
     async def stop(self) -> None:
         self.draining = True

@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from app.batching import BatchingEngine
-from app.model import DigitModel
+from app.model import DigitModel, Predictions
 
 # TensorFlow Serving's version states, as its status API names them.
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
@@ -31,6 +33,10 @@ class LoadedVersion:
     @property
     def version(self) -> int:
         return self.model.info.version
+
+    def predictions(self, records: np.ndarray) -> Predictions:
+        """The engine's answer for a request (a record per image), read as this version's predictions."""
+        return Predictions.from_records(records, self.model.has_digit_score)
 
     def __enter__(self) -> LoadedVersion:
         self.holders += 1

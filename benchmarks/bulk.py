@@ -130,8 +130,15 @@ def v2_classes(response: http.client.HTTPResponse, body: bytes) -> np.ndarray:
 
 
 def tfserving_classes(key: str) -> Callable[[http.client.HTTPResponse, bytes], np.ndarray]:
+    """The digits in a :predict answer: its `key` holds the probabilities as bare lists (a signature of one
+    output) or by output name (several: an object per row, or one object of columns)."""
+
     def classes(_: http.client.HTTPResponse, body: bytes) -> np.ndarray:
-        return np.asarray(json.loads(body)[key]).argmax(axis=1)
+        answer = json.loads(body)[key]
+        if isinstance(answer, dict):
+            answer = answer["probabilities"]
+        rows = [row["probabilities"] if isinstance(row, dict) else row for row in answer]
+        return np.asarray(rows).argmax(axis=1)
 
     return classes
 
@@ -214,7 +221,7 @@ def model_worker(batch: int, classes_path: Path) -> None:
     model = DigitModel(settings.model_dir, settings.model_name, settings.model_version)
     images = mnist_images(mnist_dir(), "test", 10_000)[0].astype(np.float32)
     batches = [images[start : start + batch] for start in range(0, len(images), batch)]
-    np.save(classes_path, np.concatenate([model.predict(b) for b in batches]).argmax(axis=1))
+    np.save(classes_path, np.concatenate([model.answer(b).probabilities for b in batches]).argmax(axis=1))
     for command in sys.stdin:
         if command.strip() == "measure":
             started = time.perf_counter()

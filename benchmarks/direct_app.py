@@ -39,7 +39,7 @@ async def image_error(_: Request, error: Exception) -> JSONResponse:
 
 
 def classify(model: DigitModel, limits: Limits, data: bytes) -> dict[str, Any]:
-    probabilities = model.predict(preprocess(data, limits)[None])[0]
+    probabilities = model.answer(preprocess(data, limits)[None]).probabilities[0]
     best = int(probabilities.argmax())
     return {
         "predicted_class": best,

@@ -61,12 +61,12 @@ def preprocess_ms(preprocess: Callable[[bytes], np.ndarray], files: list[bytes])
 
 def model_ms() -> float:
     """The committed model on one 28x28 image, median CPU ms per call (after a warm-up call)."""
-    from evalsets.score import load_signature, version_folder
+    from evalsets.score import load_model, version_folder
 
-    signature, _ = load_signature(version_folder(Path("models/mnist")))
+    model = load_model(version_folder(Path("models/mnist")))
     image = np.zeros((1, 28, 28), np.float32)
-    signature(image)
-    return statistics.median(cpu_ms(partial(signature, image)) for _ in range(MODEL_CALLS))
+    model.predict(image)
+    return statistics.median(cpu_ms(partial(model.predict, image)) for _ in range(MODEL_CALLS))
 
 
 def main() -> None:

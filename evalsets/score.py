@@ -1,26 +1,25 @@
-"""Scoring a SavedModel on the evaluation sets, offline, through the service's own preprocessing (app.imaging).
+"""Scoring a SavedModel on the evaluation sets, offline, as the service answers: its own preprocessing
+(app.imaging) and its own reading of the model's outputs (app.model), so "not a digit" means `is_digit: false`.
 
-The signature's `digit_score` output is optional: with it, the negatives' "not a digit" recall and each digit set's
-false-alarm rate are measured too; without it (versions 1-4), every image counts as a digit answer.
+The signature's `digit_score` output is optional: without it (versions 1-4), every image with ink counts as a digit
+answer, and the false-alarm rates are not given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NOT_A_DIGIT_BELOW, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from app.contract import version_numbers
 from app.imaging import ImageError, preprocess
+from app.model import DigitModel, Predictions
 from evalsets.make import DIGIT_SETS, NEGATIVES, read_set
 
 CONFIDENT = 0.9
 BATCH = 256
-
-Signature = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,8 @@ class Answers:
     kinds: list[str]
     refused: np.ndarray  # bool [N]
     probabilities: np.ndarray  # float32 [N, 10], zeros where refused
-    digit_score: np.ndarray | None  # float32 [N], or None when the model has no such output
+    is_digit: np.ndarray  # bool [N], False where refused
+    has_digit_score: bool
 
 
 def version_folder(model: Path) -> Path:
@@ -44,20 +44,11 @@ def version_folder(model: Path) -> Path:
     return model / str(versions[-1])
 
 
-def load_signature(version: Path) -> tuple[Signature, bool]:
-    """The serving signature as a NumPy function, and whether it has the digit_score output."""
-    import tensorflow as tf
-
-    serve = tf.saved_model.load(str(version)).signatures[SIGNATURE_NAME]
-
-    def call(images: np.ndarray) -> dict[str, np.ndarray]:
-        outputs = serve(**{INPUT_NAME: tf.constant(images, dtype=tf.float32)})
-        return {name: value.numpy() for name, value in outputs.items()}
-
-    return call, DIGIT_SCORE_NAME in serve.structured_outputs
+def load_model(version: Path) -> DigitModel:
+    return DigitModel(version.parent, version.parent.name, int(version.name))
 
 
-def answer(folder: Path, signature: Signature, has_score: bool) -> Answers:
+def answer(folder: Path, model: DigitModel) -> Answers:
     entries = read_set(folder)
     inputs = np.zeros((len(entries), 28, 28), dtype=np.float32)
     refused = np.zeros(len(entries), dtype=bool)
@@ -66,17 +57,17 @@ def answer(folder: Path, signature: Signature, has_score: bool) -> Answers:
             inputs[i] = preprocess(path.read_bytes())
         except ImageError:
             refused[i] = True
-    outputs = [signature(inputs[start : start + BATCH]) for start in range(0, len(inputs), BATCH)]
-    probabilities = np.concatenate([o[OUTPUT_NAME] for o in outputs])
-    probabilities[refused] = 0
-    score = np.concatenate([o[DIGIT_SCORE_NAME] for o in outputs]).reshape(-1) if has_score else None
-    return Answers([e[1] for e in entries], [e[2] for e in entries], refused, probabilities, score)
+    records = np.concatenate([model.predict(inputs[start : start + BATCH]) for start in range(0, len(inputs), BATCH)])
+    predictions = Predictions.from_records(records, model.has_digit_score)
+    probabilities = np.where(refused[:, None], 0, predictions.probabilities)
+    is_digit = predictions.is_digit & ~refused
+    labels = [e[1] for e in entries]
+    return Answers(labels, [e[2] for e in entries], refused, probabilities, is_digit, model.has_digit_score)
 
 
 def flagged(answers: Answers) -> np.ndarray:
-    """Images the service would not call a digit: refused, or a digit_score under the threshold."""
-    low = answers.digit_score < NOT_A_DIGIT_BELOW if answers.digit_score is not None else False
-    return answers.refused | low
+    """Images the service would not call a digit: refused (a 4xx), or answered with is_digit false."""
+    return ~answers.is_digit
 
 
 def digit_figures(answers: Answers) -> dict[str, Any]:
@@ -87,7 +78,7 @@ def digit_figures(answers: Answers) -> dict[str, Any]:
         "accuracy": float(right.mean()),
         "refused": int(answers.refused.sum()),
     }
-    if answers.digit_score is not None:
+    if answers.has_digit_score:
         figures["false_alarm_rate"] = float(flagged(answers).mean())
     return figures
 
@@ -115,12 +106,12 @@ def negative_figures(answers: Answers) -> dict[str, Any]:
 
 def evaluate(sets: Path, model: Path) -> dict[str, Any]:
     version = version_folder(model)
-    signature, has_score = load_signature(version)
-    results: dict[str, Any] = {"model": str(version), "digit_score": has_score, "sets": {}}
+    loaded = load_model(version)
+    results: dict[str, Any] = {"model": str(version), "digit_score": loaded.has_digit_score, "sets": {}}
     for spec in DIGIT_SETS:
-        results["sets"][spec.name] = digit_figures(answer(sets / spec.name, signature, has_score))
+        results["sets"][spec.name] = digit_figures(answer(sets / spec.name, loaded))
         results["sets"][spec.name]["description"] = spec.description
-    results["sets"][NEGATIVES] = negative_figures(answer(sets / NEGATIVES, signature, has_score))
+    results["sets"][NEGATIVES] = negative_figures(answer(sets / NEGATIVES, loaded))
     return results
 
 

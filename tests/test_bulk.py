@@ -15,6 +15,7 @@ import tritonclient.http as triton
 
 from app.batch_parts import BatchReport
 from tests.conftest import LiveServer
+from tests.test_tfserving import tfserving_probabilities
 from tests.uploads import mnist_png
 from training.data import Mnist
 
@@ -100,9 +101,9 @@ def test_large_json_tensors_in_every_layout(
             np.testing.assert_allclose(probabilities, wanted, atol=1e-5)
             assert outputs["class"]["data"] == wanted.argmax(axis=1).tolist()
         columnar = http.post(TFS_PREDICT, json={"inputs": images.tolist()})
-        np.testing.assert_allclose(np.asarray(columnar.json()["outputs"]), wanted, atol=1e-5)
+        np.testing.assert_allclose(tfserving_probabilities(columnar.json()), wanted, atol=1e-5)
         rows = http.post(TFS_PREDICT, json={"instances": images.astype(np.float32).tolist()})
-        np.testing.assert_allclose(np.asarray(rows.json()["predictions"]), wanted, atol=1e-5)
+        np.testing.assert_allclose(tfserving_probabilities(rows.json()), wanted, atol=1e-5)
 
 
 def test_single_predict_is_answered_while_a_bulk_request_runs(server: LiveServer, mnist: Mnist) -> None:

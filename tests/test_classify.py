@@ -23,6 +23,7 @@ def test_classify_reads_image_files_as_the_service_does() -> None:
     lines = result.stdout.strip().splitlines()
     assert "seven.png: class 7" in lines[0] and "photo-four.jpg: class 4" in lines[1]
     assert lines[0].count(":0.") + lines[0].count(":1.") == 10  # all ten probabilities are printed
+    assert ", a digit (score 0." in lines[0] or ", a digit (score 1.000)" in lines[0]
     newest = classify(str(MODELS / "mnist"), str(EXAMPLES / "two.png"))  # a model's folder: its newest version
     assert newest.returncode == 0 and "two.png: class 2" in newest.stdout, newest.stderr
 

@@ -20,6 +20,7 @@ from app.model_config import ConfigError, ModelConfig, VersionPolicy, parse_labe
 from tests.conftest import COMMITTED_VERSION, LiveServer
 from tests.model_versions import disturbed_weights, half_copy, install, other_signature, truncated
 from tests.test_metrics import scrape, value
+from tests.test_tfserving import tfserving_probabilities
 from tests.uploads import mnist_png
 from training.data import Mnist
 
@@ -173,7 +174,7 @@ def test_config_file_routes_versions_and_labels_and_rolls_back(models: Path, tmp
         assert batch.json()["model_version"] == 1
         labelled = http.post("/v1/models/mnist/labels/stable:predict", json=instances)
         assert labelled.status_code == 200 and labelled.headers["Model-Version"] == "1"
-        assert np.argmax(labelled.json()["predictions"], axis=1).tolist() == mnist.test_labels[:3].tolist()
+        assert tfserving_probabilities(labelled.json()).argmax(axis=1).tolist() == mnist.test_labels[:3].tolist()
         assert http.post("/v1/models/mnist/versions/1:predict", json=instances).headers["Model-Version"] == "1"
         assert http.get("/v1/models/mnist/labels/canary/metadata").json()["model_spec"]["version"] == "2"
         assert http.get("/v1/models/mnist/labels/stable").json()["model_version_status"][0]["version"] == "1"

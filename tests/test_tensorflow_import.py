@@ -32,7 +32,7 @@ seven[0, 6:8, 6:22] = 255
 seven[0, 8:22, 18:20] = 255
 skipped = [name for name in LAZY_NAMESPACES if api_module(name) not in sys.modules]
 optimizers_skipped = "keras.src.optimizers" not in sys.modules
-probabilities = model.predict(seven)[0]
+probabilities = model.answer(seven).probabilities[0]
 # Later users of the namespaces get the real modules.
 total = int(tf.data.Dataset.range(4).reduce(np.int64(0), lambda a, b: a + b).numpy())
 v1 = tf.compat.v1.__name__
@@ -118,7 +118,7 @@ from app.model import DigitModel
 
 model = DigitModel(Path({str(MODELS / "mnist")!r}), "mnist")
 image = preprocess(Path("docs/examples/photo-four.jpg").read_bytes())
-probabilities = model.predict(image[None])[0]
+probabilities = model.answer(image[None]).probabilities[0]
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in GONE)
 print(json.dumps({{"digit": int(probabilities.argmax()), "loaded": loaded}}))
 """

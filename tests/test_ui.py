@@ -271,6 +271,18 @@ def test_mnist_image_dropped_on_the_page(session: Session, mnist: Mnist) -> None
     session.expect_digit(label)
 
 
+def test_an_image_without_a_digit_is_said_not_to_look_like_one(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "blank-page.png"
+    Image.new("L", (300, 200), 250).save(path)
+    session.page.locator("#file").set_input_files(path)
+    sync_api.expect(session.page.locator("#summary")).to_contain_text("does not look like a digit", timeout=STEP_MS)
+    sync_api.expect(session.page.locator("#digit")).to_have_text("–")
+    sync_api.expect(session.page.get_by_role("alert")).to_be_hidden()  # an answer, not an error
+    sync_api.expect(session.page.locator("#chart li.best")).to_have_count(1)  # the probabilities are still shown
+    session.draw(stroke_one())
+    session.expect_digit(1)
+
+
 def test_text_file_gives_a_plain_error(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("not a picture of a digit\n")

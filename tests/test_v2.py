@@ -43,6 +43,8 @@ def test_health_and_metadata_with_tritonclient(triton_client: triton.InferenceSe
     assert [(o["name"], o["datatype"], o["shape"]) for o in metadata["outputs"]] == [
         ("probabilities", "FP32", [-1, 10]),
         ("class", "INT64", [-1]),
+        ("is_digit", "BOOL", [-1]),
+        ("digit_score", "FP32", [-1]),
     ]
     with pytest.raises(InferenceServerException) as raised:
         triton_client.get_model_metadata("fashion")

@@ -16,7 +16,7 @@ from functools import partial
 import numpy as np
 
 from app.contract import IMAGE_SIDE, NUM_CLASSES
-from app.imaging import EmptyImageError, preprocess
+from app.imaging import preprocess
 from evalsets import inks, make, scenes
 
 NONE_CLASS = NUM_CLASSES  # the label of a non-digit: one past the digits
@@ -35,8 +35,7 @@ Task = tuple[int, np.ndarray | None]  # (number, MNIST digit or None for a non-d
 
 
 def render(seed: int, task: Task) -> np.ndarray:
-    """One sample's 28x28 image as the service would see it; an upload where no digit is found is all background,
-    which is what the service feeds the network for a blank image."""
+    """One sample's 28x28 image as the service would see it (all background where no digit is found)."""
     number, digit = task
     rng = np.random.default_rng([seed, STREAM, number])
     if digit is None:
@@ -46,10 +45,7 @@ def render(seed: int, task: Task) -> np.ndarray:
     else:
         scene = DIGIT_SCENES[int(rng.integers(len(DIGIT_SCENES)))]
         data, _ = scene(inks.mnist_digit(digit), rng)
-    try:
-        return preprocess(data)
-    except EmptyImageError:
-        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    return preprocess(data)
 
 
 def scene_samples(

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.api.errors import error_docs
 from app.api.schemas import BatchPrediction, Prediction
 from app.imaging import SUPPORTED
-from app.service import Service, service_of
+from app.service import Classified, Service, service_of
 from app.uploads import read_form_files
 from app.versions import LoadedVersion
 
@@ -100,15 +100,21 @@ def as_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def to_prediction(probabilities: np.ndarray, version: int, seen: np.ndarray | None) -> Prediction:
-    best = int(probabilities.argmax())
-    return Prediction(
-        predicted_class=best,
-        confidence=float(probabilities[best]),
-        probabilities=probabilities.tolist(),
-        model_version=version,
-        input_image=as_data_url(seen) if seen is not None else None,
-    )
+def to_predictions(result: Classified, version: int, with_input: bool) -> list[Prediction]:
+    answers = result.predictions
+    scores = answers.digit_scores
+    return [
+        Prediction(
+            predicted_class=int(probabilities.argmax()),
+            confidence=float(probabilities.max()),
+            probabilities=probabilities.tolist(),
+            is_digit=bool(answers.is_digit[i]),
+            digit_score=float(scores[i]) if scores is not None else None,
+            model_version=version,
+            input_image=as_data_url(result.images[i]) if with_input else None,
+        )
+        for i, probabilities in enumerate(answers.probabilities)
+    ]
 
 
 @router.post(
@@ -125,8 +131,7 @@ async def predict(request: Request) -> Prediction:
     with chosen_version(request, service) as loaded:
         files = await read_form_files(request, "file", service.settings.max_upload_bytes)
         result = await service.classify(files, loaded)
-    seen = result.images[0] if with_input else None
-    return to_prediction(result.probabilities[0], loaded.version, seen)
+    return to_predictions(result, loaded.version, with_input)[0]
 
 
 @router.post(
@@ -146,10 +151,4 @@ async def predict_batch(request: Request) -> BatchPrediction:
     with chosen_version(request, service) as loaded:
         files = await read_form_files(request, "files", settings.max_upload_bytes, max_files=settings.max_batch_files)
         result = await service.classify(files, loaded)
-    return BatchPrediction(
-        model_version=loaded.version,
-        predictions=[
-            to_prediction(row, loaded.version, image if with_input else None)
-            for row, image in zip(result.probabilities, result.images, strict=True)
-        ],
-    )
+    return BatchPrediction(model_version=loaded.version, predictions=to_predictions(result, loaded.version, with_input))

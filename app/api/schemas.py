@@ -21,6 +21,18 @@ class Prediction(BaseModel):
     probabilities: list[float] = Field(
         min_length=10, max_length=10, description="One probability per digit 0-9; they sum to 1."
     )
+    is_digit: bool = Field(
+        description="False when the image most likely shows no digit (a letter, a shape, a photo, a blank page); "
+        "the probabilities are still given. Decided by digit_score; a version without one calls every image with "
+        "ink a digit."
+    )
+    digit_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="How likely the image shows a digit at all; is_digit is digit_score >= 0.5. Given by versions "
+        "trained with non-digits; 0 for a blank image.",
+    )
     model_version: int = Field(description="Version folder of the model that answered.")
     input_image: str | None = Field(
         None, description="With ?include_input=true: the 28x28 image the model saw, as a PNG data URL."
@@ -33,7 +45,9 @@ class Prediction(BaseModel):
                     "predicted_class": 7,
                     "confidence": 0.9999,
                     "probabilities": [0.0, 0.0, 0.0001, 0.0, 0.0, 0.0, 0.0, 0.9999, 0.0, 0.0],
-                    "model_version": 1,
+                    "is_digit": True,
+                    "digit_score": 0.9987,
+                    "model_version": 5,
                 }
             ]
         }

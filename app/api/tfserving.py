@@ -2,7 +2,9 @@
 
 Clients written for `tensorflow_model_server --rest_api_port` work unchanged: the same URLs, bodies and
 `{"error": "..."}` errors. Besides 28x28 pixel arrays, an instance may be an encoded image as {"b64": "..."}, which
-goes through the same preprocessing as an upload to /predict.
+goes through the same preprocessing as an upload to /predict. A version whose signature also has `digit_score`
+answers as TensorFlow Serving does for a signature of several outputs: each row (or the columnar `outputs`) is an
+object keyed by output name.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from app.api.protocols import (
     target,
     tensor_body,
 )
-from app.contract import IMAGE_SIDE, SIGNATURE_NAME
-from app.model import ModelNotFoundError
+from app.contract import DIGIT_SCORE_NAME, IMAGE_SIDE, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME
+from app.model import ModelNotFoundError, Predictions
 from app.service import Service, ServiceDep
 from app.tensors import Decoded, TensorError, tfserving_items, to_images
 from app.versions import AVAILABLE, UNLOADING, LoadedVersion, VersionState
@@ -86,12 +88,26 @@ class PredictRequest(BaseModel):
     model_config = {"json_schema_extra": exactly_one_format}
 
 
+class NamedOutputs(BaseModel):
+    probabilities: list[float] = Field(description="The probability of each digit 0-9.")
+    digit_score: float = Field(description="How likely the image shows a digit at all; under 0.5: not a digit.")
+
+
+class ColumnarOutputs(BaseModel):
+    probabilities: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
+    digit_score: list[float] = Field(description="Per image, how likely it shows a digit at all.")
+
+
 class RowPrediction(BaseModel):
-    predictions: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
+    predictions: list[list[float]] | list[NamedOutputs] = Field(
+        description="Per image, the probability of each digit 0-9; with a digit_score output, an object per image."
+    )
 
 
 class ColumnarPrediction(BaseModel):
-    outputs: list[list[float]] = Field(description="Per image, the probability of each digit 0-9.")
+    outputs: list[list[float]] | ColumnarOutputs = Field(
+        description="Per image, the probability of each digit 0-9; with a digit_score output, an object of both."
+    )
 
 
 def tensor_info(name: str, dims: list[int], tensor_name: str) -> dict[str, Any]:
@@ -135,9 +151,13 @@ def one_version_status(service: Service, name: str, loaded: LoadedVersion | None
 def metadata_body(loaded: LoadedVersion) -> ModelMetadata:
     info = loaded.model.info
     image_shape = [-1, IMAGE_SIDE, IMAGE_SIDE]
+    output_shapes = {OUTPUT_NAME: [-1, NUM_CLASSES], DIGIT_SCORE_NAME: [-1]}
     signature = {
         "inputs": {info.input_name: tensor_info(info.input_name, image_shape, f"{SIGNATURE_NAME}_{info.input_name}:0")},
-        "outputs": {info.output_name: tensor_info(info.output_name, [-1, 10], "StatefulPartitionedCall:0")},
+        "outputs": {
+            name: tensor_info(name, output_shapes[name], f"StatefulPartitionedCall:{index}")
+            for index, name in enumerate(info.output_names)
+        },
         "method_name": PREDICT_METHOD,
     }
     return ModelMetadata(
@@ -159,10 +179,20 @@ async def predict(request: Request, service: Service, loaded: LoadedVersion) -> 
         body_bytes = await tensor_body(request, service)
         decoding = partial(decode_predict, body_bytes, loaded.model.info.input_name)
         images, layout = await service.decode(decoding, len(body_bytes))
-        probabilities = await loaded.engine.predict(await to_images(images, service.preprocess))
-    key = "predictions" if layout == "row" else "outputs"
+        answers = await service.infer(await to_images(images, service.preprocess), loaded)
     headers = {VERSION_HEADER: str(loaded.version)}
-    return Response(json_bytes({key: probabilities}), media_type="application/json", headers=headers)
+    return Response(json_bytes(predict_body(answers, layout)), media_type="application/json", headers=headers)
+
+
+def predict_body(answers: Predictions, layout: str) -> dict[str, Any]:
+    """The signature's outputs as TensorFlow Serving writes them: with one output, a bare list per image (row) or
+    one list of them (columnar); with several, objects keyed by output name."""
+    if answers.digit_scores is None:
+        return {"predictions" if layout == "row" else "outputs": answers.probabilities}
+    if layout == "row":
+        rows = zip(answers.probabilities, answers.digit_scores, strict=True)
+        return {"predictions": [{OUTPUT_NAME: p, DIGIT_SCORE_NAME: score} for p, score in rows]}
+    return {"outputs": {OUTPUT_NAME: answers.probabilities, DIGIT_SCORE_NAME: answers.digit_scores}}
 
 
 PREDICT_DOC: dict[str, Any] = {

@@ -2,8 +2,9 @@
 
 Input: `images`, UINT8 or FP32 [N, 28, 28] raw pixels, or BYTES [N] of encoded image files (4-byte length prefixed
 in binary data; base64 strings in JSON, since JSON strings cannot carry raw bytes). Outputs: `probabilities` FP32
-[N, 10] and `class` INT64 [N]. Outputs come back as JSON unless the request asks for binary (per output
-`binary_data`, or `binary_data_output` for all), as tritonclient does by default.
+[N, 10], `class` INT64 [N] and `is_digit` BOOL [N], and `digit_score` FP32 [N] from a version whose signature has
+it. Outputs come back as JSON unless the request asks for binary (per output `binary_data`, or `binary_data_output`
+for all), as tritonclient does by default.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -28,7 +28,8 @@ from app.api.protocols import (
     target,
     tensor_body,
 )
-from app.contract import IMAGE_SIDE
+from app.contract import DIGIT_SCORE_NAME, IMAGE_SIDE, NUM_CLASSES, OUTPUT_NAME
+from app.model import Predictions
 from app.service import Service, ServiceDep, readiness_of
 from app.tensors import Decoded, TensorError, binary_sizes, split_binary_body, to_images, v2_items
 from app.versions import LoadedVersion
@@ -38,6 +39,7 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"])
 HEADER_LENGTH = "Inference-Header-Content-Length"
 PLATFORM = "tensorflow_savedmodel"
 CLASS_OUTPUT = "class"
+IS_DIGIT_OUTPUT = "is_digit"
 EXTENSIONS = ["binary_tensor_data"]
 T = TypeVar("T")
 
@@ -95,7 +97,7 @@ class InferRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = Field(None, description="`binary_data_output: true` for binary outputs.")
     inputs: list[RequestInput] = Field(min_length=1, max_length=1, description="Exactly one tensor: `images`.")
-    outputs: list[RequestOutput] | None = Field(None, description="Default: both outputs.")
+    outputs: list[RequestOutput] | None = Field(None, description="Default: every output.")
 
 
 class ResponseOutput(BaseModel):
@@ -103,7 +105,7 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: dict[str, Any] | None = None
-    data: list[float] | list[int] | None = None
+    data: list[bool] | list[int] | list[float] | None = None
 
 
 class InferResponse(BaseModel):
@@ -114,10 +116,14 @@ class InferResponse(BaseModel):
 
 
 def output_specs(loaded: LoadedVersion) -> list[TensorMetadata]:
-    return [
-        TensorMetadata(name=loaded.model.info.output_name, datatype="FP32", shape=[-1, 10]),
+    specs = [
+        TensorMetadata(name=OUTPUT_NAME, datatype="FP32", shape=[-1, NUM_CLASSES]),
         TensorMetadata(name=CLASS_OUTPUT, datatype="INT64", shape=[-1]),
+        TensorMetadata(name=IS_DIGIT_OUTPUT, datatype="BOOL", shape=[-1]),
     ]
+    if loaded.model.has_digit_score:
+        specs.append(TensorMetadata(name=DIGIT_SCORE_NAME, datatype="FP32", shape=[-1]))
+    return specs
 
 
 def metadata_body(loaded: LoadedVersion, service: Service) -> ModelMetadata:
@@ -177,11 +183,14 @@ def decode_infer(body_bytes: bytes, header_length: str | None, loaded: LoadedVer
     return Inference(body, outputs, v2_items(inputs[0], raw, loaded.model.info.input_name))
 
 
-def infer_response(inference: Inference, loaded: LoadedVersion, probabilities: np.ndarray) -> Response:
+def infer_response(inference: Inference, loaded: LoadedVersion, answers: Predictions) -> Response:
     tensors = {
-        loaded.model.info.output_name: ("FP32", probabilities.astype("<f4", copy=False)),
-        CLASS_OUTPUT: ("INT64", probabilities.argmax(axis=1).astype("<i8")),
+        OUTPUT_NAME: ("FP32", answers.probabilities.astype("<f4", copy=False)),
+        CLASS_OUTPUT: ("INT64", answers.probabilities.argmax(axis=1).astype("<i8")),
+        IS_DIGIT_OUTPUT: ("BOOL", answers.is_digit),
     }
+    if answers.digit_scores is not None:
+        tensors[DIGIT_SCORE_NAME] = ("FP32", answers.digit_scores.astype("<f4", copy=False))
     described, chunks = [], []
     for name, binary in inference.outputs:
         datatype, array = tensors[name]
@@ -213,8 +222,8 @@ async def infer(request: Request, service: Service, loaded: LoadedVersion) -> Re
         header_length = request.headers.get(HEADER_LENGTH)
         json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
         inference = await service.decode(partial(decode_infer, body_bytes, header_length, loaded), json_size)
-        probabilities = await loaded.engine.predict(await to_images(inference.images, service.preprocess))
-    return infer_response(inference, loaded, probabilities)
+        answers = await service.infer(await to_images(inference.images, service.preprocess), loaded)
+    return infer_response(inference, loaded, answers)
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")

@@ -26,7 +26,7 @@ const KEY_STORAGE = "mnist-api-key"; // this tab only: sessionStorage is gone wh
 
 // The service explains each error in its own words ({"detail": ...}); this sentence says what it means for the user.
 const LEADS = {
-  400: "The service could not find a digit in that image.",
+  400: "The service could not read that image.",
   413: "That file is too large.",
   401: "The service needs an API key: enter it above.",
   415: "That file is not an image the service can read.",
@@ -80,8 +80,15 @@ function showIdle() {
 
 function showResult(body) {
   errorBox.hidden = true;
-  digitOut.textContent = String(body.predicted_class);
-  summary.textContent = `The model reads a ${body.predicted_class}, with ${percent(body.confidence)} confidence.`;
+  // is_digit is false when the image most likely shows no digit at all (a letter, a shape, a blank page): the
+  // probabilities still come, and the page shows them, but it does not claim a digit.
+  if (body.is_digit === false) {
+    digitOut.textContent = "–";
+    summary.textContent = `That does not look like a digit. The closest digit is a ${body.predicted_class}.`;
+  } else {
+    digitOut.textContent = String(body.predicted_class);
+    summary.textContent = `The model reads a ${body.predicted_class}, with ${percent(body.confidence)} confidence.`;
+  }
   setBars(body.probabilities, body.predicted_class);
   if (body.input_image) {
     seenImage.src = body.input_image;
