@@ -45,9 +45,7 @@ class BatchReport:
     size: int
     seconds: float
     queue_waits: list[float]  # one per request whose first rows are in the batch
-    records: (
-        np.ndarray | None
-    )  # the model's answer, a record per image (app.model.DigitModel.predict); None if it failed
+    records: np.ndarray | None  # the model's answer, a record per image (DigitModel.predict); None if it failed
 
 
 @dataclass

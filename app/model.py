@@ -52,7 +52,6 @@ class ModelInfo:
     version: int
     path: Path
     input_name: str
-    output_name: str
     output_names: tuple[str, ...] = (OUTPUT_NAME,)
     metrics: dict[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
@@ -139,7 +138,6 @@ class DigitModel:
             version=chosen,
             path=path,
             input_name=self._input_name,
-            output_name=OUTPUT_NAME,
             output_names=self.output_names,
             metrics=read_metrics(path),
             load_seconds=round(time.monotonic() - started, 3),
