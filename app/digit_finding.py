@@ -6,14 +6,16 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    vignette or a cast shadow is background, not ink; dark ink's contrast is taken relative to that brightness, so
    the same pen reads the same in a shadow as in full light, and the bar is set by the sensor's noise (a pixel's
    difference from its neighbours), not by the picture's content. When no sheet is found and the digit found is
-   one filled, convex patch (a shadow narrower than the opening), the steps run again with a narrow opening;
-3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region)
-   count far less;
+   one filled, convex patch, or holds a patch far thicker than its strokes (a shadow narrower than the opening),
+   the steps run again with a narrow opening;
+3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region
+   with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
    on them (a box's sides, a comb's ticks), are removed; a stroke crossing a line keeps its crossing;
-5. components: the digit is the component with the most ink, counted less off-centre and off the sheet; a mark
-   touching the picture's edge (the table, the sheet's edge) is chosen only when nothing else is there. Components
-   close to it belong to the digit; specks, frames and far-away marks are dropped."""
+5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
+   printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
+   edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
+   a label's letters and far-away marks are dropped."""
 
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ SHEET_BACKGROUND_SPAN = 0.05
 BLOB_THICKNESS = 0.4
 BLOB_SOLIDITY = 0.95  # ... and filling more than this share of its convex hull (a digit's strokes leave gaps)
 BLOB_CORE = 127  # found ink this strong (of 255) is a patch's core; the faint rim around strokes would fill their gaps
+# A shadow's part that joins the digit's strokes is thicker than the pen: a disc this many pen widths across fits
+# inside it, and nowhere in a pen's stroke (where strokes cross or a loop fills, a little of it fits) ...
+PATCH_WIDTHS = 3.0
+PATCH_SHARE = 0.3  # ... over more than this share of the found ink
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
@@ -57,18 +63,31 @@ RIDGE = 2.0
 SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
 SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
 SIDE_WIDTH = 1.5  # a printed side is printed with the line it stands on: at most this much thicker
-FRAME_EXTENT = 0.25  # a printed frame covers less than this share of its bounding box
+# A printed frame covers less than this share of its bounding box (a small box printed thick covers a third of it;
+# a digit's strokes, even a thin 0's, cover more than that, or hold nothing as large as the frame holds).
+FRAME_EXTENT = 0.4
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
 FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
-FRAME_SIDE = 0.8  # a frame's side runs at least this share of the frame's width (height)
+FRAME_SIDE = 0.7  # a frame's side runs at least this share of the frame's width (height)
+FRAME_SPAN = 0.3  # a frame the digit touches, or a lone cell's comb, spans this share of the picture or more
+# A form's printed label ("Qty", "Month") is a row of letters: a mark with at least TEXT_ROW others beside it (a gap
+# under TEXT_GAP of the taller one's height), on its line (centres within TEXT_LINE of that height) and of its
+# height (within a factor of TEXT_HEIGHTS) is a letter, and counts TEXT_WEIGHT as much as a mark on its own.
+TEXT_ROW = 2
+TEXT_GAP = 0.8
+TEXT_LINE = 0.4
+TEXT_HEIGHTS = 1.6
+TEXT_WEIGHT = 0.1
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
 AROUND = 0.04  # fainter ink within this share of the picture's longer side of the chosen strokes is kept
 SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers the ink when finding the sheet
+SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer side are the table's, not the sheet
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255) stays below this even in a shadow
+SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 
 
 def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -117,6 +136,11 @@ def edge_step(level: np.ndarray, pale: np.ndarray) -> float:
     return float(np.median(level[inner])) - float(np.median(level[outer]))
 
 
+def border(image: np.ndarray) -> np.ndarray:
+    """The pixels along the picture's four edges."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+
+
 def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None:
     """On a photo of a sheet on a table, the sheet (minus a margin at its edges); None when the paper fills the
     picture (nothing to leave out). The paper is the large pale, unsaturated region once the ink is closed over."""
@@ -136,7 +160,13 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
             return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
         if edge_step(level, pale) < SHEET_CONTRAST / 2:
             return None  # a smooth fall of the light, not the sharp edge of a sheet
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(pale.astype(np.uint8), connectivity=8)
+    if (~border(pale)).mean() < SHEET_BORDER:
+        return None  # the rest is the ink (a large digit, a coloured pen): a table shows along the picture's edge
+    # Pale parts of the table (a checked cloth's light squares, a photo's sky) touching the sheet would join it:
+    # an opening narrower than the sheet and wider than them cuts them off.
+    cut = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(SHEET_CUT * max(size)),) * 2)
+    sheet = cv2.morphologyEx(pale.astype(np.uint8), cv2.MORPH_OPEN, cut)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(sheet, connectivity=8)
     if count < 2:
         return None
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -240,7 +270,7 @@ def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Per component: is it surely a printed frame (a hollow one around another sizeable component: a box around the
-    digit), and might it be one (sparse and across most of the picture: a comb, or a box the digit touches)?"""
+    digit), and might it be one (sparse and across a good part of the picture: a comb, or a box the digit touches)?"""
     x, y, w, h, area = (stats[:, i] for i in range(5))
     sparse = area / np.maximum(w * h, 1) < FRAME_EXTENT
     inside = (x[None, :] > x[:, None]) & (y[None, :] > y[:, None])
@@ -248,7 +278,7 @@ def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
     inside &= (y + h)[None, :] < (y + h)[:, None]
     inside &= area[None, :] > FRAME_CONTENT * area[:, None]
     surely = sparse & inside.any(axis=1)
-    maybe = sparse & ((w > 0.6 * shape[1]) | (h > 0.6 * shape[0]))
+    maybe = sparse & ((w > FRAME_SPAN * shape[1]) | (h > FRAME_SPAN * shape[0]))
     return surely, maybe & ~surely
 
 
@@ -296,6 +326,19 @@ def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cleaned, boxes
 
 
+def in_text_row(stats: np.ndarray) -> np.ndarray:
+    """Per component: is it a letter of a printed word (a form's label), in a row of marks alike in height? A
+    written digit stands alone, or in pieces of unlike sizes."""
+    x, y, w, h = (stats[:, i].astype(float) for i in range(4))
+    taller = np.maximum(h[:, None], h[None, :])
+    alike = np.minimum(h[:, None], h[None, :]) > taller / TEXT_HEIGHTS
+    level = np.abs((y + h / 2)[:, None] - (y + h / 2)[None, :]) < TEXT_LINE * taller
+    gap = np.maximum(x[None, :] - (x + w)[:, None], x[:, None] - (x + w)[None, :])
+    beside = gap < TEXT_GAP * taller
+    mates = alike & level & beside & ~np.eye(len(h), dtype=bool)
+    return mates.sum(axis=1) >= TEXT_ROW
+
+
 def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
@@ -323,6 +366,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
         * np.where(boxed, 4.0, 1.0)
         * ~frames(stats, mask.shape)[0]
     )
+    text = in_text_row(stats)
+    weight *= np.where(text, TEXT_WEIGHT, 1.0)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
     weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
@@ -334,7 +379,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     left, top = x[main] - reach, y[main] - reach
     right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
-    keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
+    keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main]) & ~(text & ~text[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 
@@ -376,19 +421,37 @@ def is_blob(found: np.ndarray) -> bool:
     return thickness > BLOB_THICKNESS and solidity > BLOB_SOLIDITY
 
 
-def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray | None:
+def has_patch(found: np.ndarray) -> bool:
+    """Does the found ink hold a patch much thicker than its pen's strokes (a cast shadow that joins the digit)?
+    The pen's half width is the median distance to the background along the ink's ridges (the local maxima of that
+    distance), where the strokes, being long, outnumber a patch."""
+    core = (found > BLOB_CORE).astype(np.uint8)
+    distance = cv2.distanceTransform(core, cv2.DIST_L2, 3)
+    ridges = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    if not ridges.any():
+        return False
+    radius = PATCH_WIDTHS * float(np.median(distance[ridges]))
+    # The opening by a disc of that radius, through distances (a large disc's morphology is slow): the disc fits
+    # where the ink is that deep, and covers what lies within its radius of such a centre.
+    centres = (distance < radius).astype(np.uint8)
+    thick = cv2.distanceTransform(centres, cv2.DIST_L2, 3) <= radius
+    return int(np.count_nonzero(thick & core.astype(bool))) > PATCH_SHARE * int(core.sum())
+
+
+def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False) -> np.ndarray | None:
     """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size; None for a blank image.
 
     `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
-    from a coloured table."""
+    from a coloured table. A `drawing` (a drawing app's export) has no sheet or table in it to look for."""
     small, chroma = working_copy(gray, chroma)
-    sheet = sheet_mask(small, chroma)
+    sheet = None if drawing else sheet_mask(small, chroma)
     found = strokes(small, sheet, None)
-    if found is not None and sheet is None and is_blob(found):
-        # A shadow narrower than the wide opening was found instead of the digit; a narrow opening leaves it as
-        # background, unless the digit's own strokes are as thick as a shadow (then they come out as a blob too).
+    if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
+        # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
+        # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
+        # blob or a patch too).
         retry = strokes(small, None, SHEET_BACKGROUND_SPAN)
-        if retry is not None and not is_blob(retry):
+        if retry is not None and not is_blob(retry) and not has_patch(retry):
             return retry
     return found
 

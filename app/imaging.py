@@ -194,13 +194,20 @@ def saturation(image: Image.Image) -> np.ndarray | None:
     return (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.float32)
 
 
-def normalise(gray: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+def is_drawing(image: Image.Image) -> bool:
+    """Transparent pixels make a picture a drawing app's export: a photo has none."""
+    if not image.has_transparency_data:
+        return False
+    return bool(np.asarray(image.convert("RGBA").getchannel("A")).min() < 255)
+
+
+def normalise(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False) -> np.ndarray:
     """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are (all 0 where no
     ink is found). `chroma` (optional) is each pixel's colour saturation, which tells a sheet of paper from a
-    coloured table."""
+    coloured table; a `drawing` has no sheet to look for."""
     if is_mnist_format(gray):
         return gray.astype(np.float32)
-    found = find_digit(gray, chroma)
+    found = find_digit(gray, chroma, drawing)
     if found is None:  # blank, or too little contrast: the model sees an empty frame, which is never a digit
         return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     ink = crop_to_ink(found)
@@ -217,7 +224,7 @@ def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
     if pixels is not None:
         return normalise(pixels.astype(np.float32))
     image = decode(data, limits)
-    return normalise(to_grayscale(image), saturation(image))
+    return normalise(to_grayscale(image), saturation(image), is_drawing(image))
 
 
 def preprocess_files(files: Sequence[bytes], limits: Limits) -> np.ndarray:

@@ -17,6 +17,7 @@ from app.imaging import (
     Limits,
     UndecodableImageError,
     UnsupportedImageError,
+    is_drawing,
     preprocess,
     sniff_format,
 )
@@ -86,6 +87,29 @@ def test_transparent_canvas_and_paper_photo(seven: np.ndarray) -> None:
     for data in (transparent_canvas_png(seven, rng), paper_jpeg(seven, rng)):
         result = preprocess(data)
         assert similarity(result, seven) > 0.85
+
+
+def palette_with_transparency() -> Image.Image:
+    image = Image.new("P", (40, 30), 0)
+    image.info["transparency"] = 0  # palette entry 0 is transparent, as a GIF's or a PNG's tRNS says
+    return image
+
+
+@pytest.mark.parametrize(
+    "image, drawing",
+    [
+        (Image.new("RGBA", (40, 30), (0, 0, 0, 0)), True),
+        (Image.new("LA", (40, 30), (0, 0)), True),
+        (Image.new("P", (40, 30), 0), False),
+        (palette_with_transparency(), True),
+        (Image.new("RGBA", (40, 30), (200, 30, 30, 255)), False),
+        (Image.new("RGB", (40, 30), (200, 30, 30)), False),
+        (Image.new("L", (40, 30), 200), False),
+    ],
+)
+def test_only_a_picture_with_transparent_pixels_is_a_drawing(image: Image.Image, drawing: bool) -> None:
+    """A drawing app's export has no sheet or table to look for; an opaque picture with an alpha channel may be."""
+    assert is_drawing(image) is drawing
 
 
 def test_exif_orientation_is_honoured(seven: np.ndarray) -> None:
