@@ -86,7 +86,7 @@ SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers 
 SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer side are the table's, not the sheet
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
-SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255) stays below this even in a shadow
+SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 
 

@@ -25,6 +25,7 @@ from app.png_short_path import PNG_SIGNATURE, plain_png_pixels
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
 WORK_BOX = 4 * DIGIT_BOX  # intermediate resolution where stroke width is measured and adjusted
 TARGET_STROKE = 10  # MNIST strokes are about 2.5 px wide in the 20 px box, 10 px at WORK_BOX
+DARK_COLOUR = 32  # a pixel's colour saturation is taken relative to its brightness, but to at least this (of 255)
 
 # Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -185,13 +186,16 @@ def is_mnist_format(gray: np.ndarray) -> bool:
 
 
 def saturation(image: Image.Image) -> np.ndarray | None:
-    """Each pixel's colour saturation (max - min of R, G, B), at about the size the digit finder looks for the sheet
-    at (colour tells only the sheet from the table); None for an image without colour."""
+    """Each pixel's colour saturation, 0-255: (max - min of R, G, B) relative to its brightness (max), so a shadow
+    dims a coloured table without making it look like grey paper. Below DARK_COLOUR the brightness counts as
+    DARK_COLOUR: a dark pixel's hue is mostly noise. At about the size the digit finder looks for the sheet at
+    (colour tells only the sheet from the table); None for an image without colour."""
     if image.mode not in ("RGB", "RGBA"):
         return None
     factor = max(1, max(image.size) // COLOUR_SIDE)
     rgb = np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.int16)[..., :3]
-    return (rgb.max(axis=2) - rgb.min(axis=2)).astype(np.float32)
+    brightest = rgb.max(axis=2)
+    return ((brightest - rgb.min(axis=2)) * (255.0 / np.maximum(brightest, DARK_COLOUR))).astype(np.float32)
 
 
 def is_drawing(image: Image.Image) -> bool:

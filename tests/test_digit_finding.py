@@ -125,6 +125,14 @@ def test_a_sheet_on_a_cloth_with_pale_squares_is_found(mnist: Mnist, model: Digi
     assert is_read(model, photo, label)
 
 
+@pytest.mark.parametrize("number", [20, 183, 217])
+def test_a_coloured_table_in_a_shadow_is_not_taken_for_paper(mnist: Mnist, model: DigitModel, number: int) -> None:
+    """Camera photos of the evaluation sets (--count 500, seed 0) of a sheet on a coloured table that a shadow dims:
+    the shaded table keeps its colour relative to its brightness, so it is not taken for part of the sheet, and the
+    digit is read."""
+    assert is_read(model, *evalset_file(mnist, "camera", 500, number))
+
+
 @pytest.mark.parametrize("number", [20, 76, 173])
 def test_a_forms_printed_label_is_not_taken_for_the_digit(mnist: Mnist, model: DigitModel, number: int) -> None:
     """Form boxes of the evaluation sets (--count 500, seed 0) with a printed label above them ("Ref", "Qty",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+from app.digit_finding import SHEET_SATURATION
 from app.imaging import (
     EmptyImageError,
     ImageTooLargeError,
@@ -19,6 +20,7 @@ from app.imaging import (
     UnsupportedImageError,
     is_drawing,
     preprocess,
+    saturation,
     sniff_format,
 )
 from app.png_short_path import plain_png_pixels
@@ -110,6 +112,17 @@ def palette_with_transparency() -> Image.Image:
 def test_only_a_picture_with_transparent_pixels_is_a_drawing(image: Image.Image, drawing: bool) -> None:
     """A drawing app's export has no sheet or table to look for; an opaque picture with an alpha channel may be."""
     assert is_drawing(image) is drawing
+
+
+def test_a_colour_keeps_its_saturation_in_a_shadow() -> None:
+    """A green table lit and in a shadow at 40 % is as coloured; grey-ish paper lit and shaded is not coloured."""
+    lit, shaded = (Image.new("RGB", (40, 30), colour) for colour in [(60, 160, 60), (24, 64, 24)])
+    paper, shaded_paper = (Image.new("RGB", (40, 30), colour) for colour in [(230, 225, 218), (92, 90, 87)])
+    table = [float(saturation(image).mean()) for image in (lit, shaded)]  # type: ignore[union-attr]
+    sheet = [float(saturation(image).mean()) for image in (paper, shaded_paper)]  # type: ignore[union-attr]
+    assert abs(table[0] - table[1]) < 2 and min(table) > SHEET_SATURATION
+    assert max(sheet) < SHEET_SATURATION / 2
+    assert saturation(Image.new("L", (40, 30), 128)) is None
 
 
 def test_exif_orientation_is_honoured(seven: np.ndarray) -> None:
