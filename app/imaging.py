@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from app.contract import IMAGE_SIDE  # the model's input frame
-from app.digit_finding import COLOUR_SIDE, WORK_SIDE, find_digit
+from app.digit_finding import COLOUR_SIDE, WORK_SIDE, border, find_digit
 from app.png_short_path import PNG_SIGNATURE, plain_png_pixels
 
 DIGIT_BOX = 20  # MNIST scaled each digit's longer side to 20 px
@@ -179,7 +179,7 @@ def is_mnist_format(gray: np.ndarray) -> bool:
     if gray.shape != (IMAGE_SIDE, IMAGE_SIDE):
         return False
     # The median of the border, by sorting it once: cheaper than np.median, and this check runs on every upload.
-    edge = np.sort(np.concatenate((gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1])))
+    edge = np.sort(border(gray))
     if np.isnan(edge[-1]):  # sorted last; np.median would be NaN, and NaN <= 127 is false
         return False
     return float(edge[(len(edge) - 1) // 2] + edge[len(edge) // 2]) / 2 <= 127
