@@ -280,3 +280,22 @@ def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:
     assert (digits.max(axis=(1, 2)) == 255).mean() > 0.9  # nearly every digit is found and scaled to full ink
     border = np.concatenate([digits[:, :3].ravel(), digits[:, -3:].ravel()])
     assert border.mean() < 10  # dark background, ink centred in the box, as MNIST has it
+
+
+def test_small_originals_are_a_few_pixels_in_few_grey_levels(mnist: Mnist) -> None:
+    """A training digit stored small, as other sources keep theirs: its longer side 8-16 pixels, 17 grey levels,
+    still the digit (the service reads it back, enlarged and scanned, as the same digit's shape); an empty page stays
+    empty."""
+    from app.imaging import preprocess
+    from evalsets.inks import mnist_digit
+    from training.scene_samples import small_original, small_original_scan
+
+    for number, digit in enumerate(mnist.train_images[:50]):
+        small = small_original(mnist_digit(digit), np.random.default_rng(number))
+        assert 8 <= max(small.shape) <= 16 and min(small.shape) >= 1
+        np.testing.assert_array_equal(np.round(small * 16), small * 16)
+        assert small.max() > 0.5  # the strokes survive the shrinking
+    blank = small_original(np.zeros((28, 28), np.float32), np.random.default_rng(0))
+    assert blank.shape == (28, 28) and not blank.any()
+    data, _ = small_original_scan(mnist_digit(mnist.train_images[0]), np.random.default_rng(3))
+    assert preprocess(data).max() == 255  # found and scaled to full ink, as an upload is

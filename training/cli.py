@@ -116,14 +116,14 @@ def add_train_command(commands: Any) -> None:
         type=count,
         metavar="N",
         help="training digits also drawn into photos, scans and forms and read back through the service's "
-        "preprocessing (default 3000 for cnn, 0 for mlp)",
+        "preprocessing (default 3600 for cnn, 0 for mlp)",
     )
     parser.add_argument(
         "--non-digits",
         type=count,
         metavar="N",
         help="generated non-digits (letters, shapes, scribbles, noise, photo crops, blank pages): with any, the "
-        "network learns a 'none of these' class and the export has a digit_score output (default 3000 for cnn, 0 "
+        "network learns a 'none of these' class and the export has a digit_score output (default 4000 for cnn, 0 "
         "for mlp, which cannot have one)",
     )
 

@@ -1,10 +1,11 @@
 """Training images that look like what the service's preprocessing makes of real uploads.
 
 MNIST training digits are drawn into the evaluation generators' scenes (a page, a canvas, a camera photo of a
-sheet, a form box, a low-resolution scan), and non-digits (letters, shapes, scribbles, noise, photo crops, empty
-pages) are made the same way; each file is then read back through the service's own preprocessing, so the network
-learns from the 28x28 images it is shown in serving. The non-digits carry the label NONE_CLASS: the "none of these"
-class the exported digit score comes from. The test images are never used here.
+sheet, a form box, a low-resolution scan, a scan of a digit kept at a few pixels a side), and non-digits (letters,
+shapes, scribbles, noise, photo crops, empty pages) are made the same way; each file is then read back through the
+service's own preprocessing, so the network learns from the 28x28 images it is shown in serving. The non-digits
+carry the label NONE_CLASS: the "none of these" class the exported digit score comes from. The test images are never
+used here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import multiprocessing
 import os
 from functools import partial
 
+import cv2
 import numpy as np
 
 from app.contract import IMAGE_SIDE, NUM_CLASSES
@@ -20,6 +22,34 @@ from app.imaging import preprocess
 from evalsets import inks, make, scenes
 
 NONE_CLASS = NUM_CLASSES  # the label of a non-digit: one past the digits
+# Digits from other sources are often stored small (digitised forms keep 8-16 pixels a side, in few grey levels)
+# and reach the service enlarged: blocky, thick-stroked, unlike MNIST's 20-pixel anti-aliased strokes. Such forms
+# are often written with a broader pen than MNIST's, so the stroke is widened by up to 4 pixels first.
+SMALL_ORIGINAL_SIDES = (8, 17)
+SMALL_ORIGINAL_LEVELS = 16
+SMALL_ORIGINAL_WIDENING = 5
+
+
+def small_original(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The digit's ink widened, cropped and shrunk so its longer side is 8-16 pixels, in 17 grey levels."""
+    widening = int(rng.integers(SMALL_ORIGINAL_WIDENING))
+    if widening:
+        ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (widening + 1, widening + 1)))
+    rows, cols = np.nonzero(ink > 0.1 * ink.max())
+    if rows.size == 0:  # nothing written: nothing to shrink
+        return ink
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    scale = int(rng.integers(*SMALL_ORIGINAL_SIDES)) / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return np.round(small * SMALL_ORIGINAL_LEVELS) / SMALL_ORIGINAL_LEVELS
+
+
+def small_original_scan(ink: np.ndarray | None, rng: np.random.Generator) -> tuple[bytes, str]:
+    """A low-resolution scan of a digit stored at a few pixels a side."""
+    return scenes.low_resolution_scan(None if ink is None else small_original(ink, rng), rng)
+
+
 # The scenes a digit (or a letter, a shape, a scribble) is drawn into. Camera photos are drawn smaller than in the
 # evaluation sets: the digit finder reduces every photo to a few hundred pixels first, and large photos render slowly.
 DIGIT_SCENES: tuple[make.Scene, ...] = (
@@ -28,6 +58,7 @@ DIGIT_SCENES: tuple[make.Scene, ...] = (
     partial(scenes.camera, longer_side=(500, 1000)),
     scenes.form,
     scenes.low_resolution_scan,
+    small_original_scan,
 )
 STREAM = 1000  # offsets the random streams from the evaluation sets' (which number theirs from 0)
 

@@ -24,7 +24,7 @@ from training.scene_samples import NONE_CLASS, scene_samples
 
 # Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True, "scene_digits": 3000, "non_digits": 3000},
+    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True, "scene_digits": 3600, "non_digits": 4000},
     "mlp": {"epochs": 10, "learning_rate": 1e-3, "augment": False, "scene_digits": 0, "non_digits": 0},
 }
 # Scene digits and non-digits made from the validation images, for the per-epoch curves and the report's figures.
