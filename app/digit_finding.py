@@ -69,6 +69,7 @@ FRAME_EXTENT = 0.4
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
 FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
+COMB_SIDES = 2  # a comb under the digit has this many (its base and a tick: a short tick can go unseen)
 FRAME_SIDE = 0.7  # a frame's side runs at least this share of the frame's width (height)
 FRAME_SPAN = 0.3  # a frame the digit touches, or a lone cell's comb, spans this share of the picture or more
 # A form's printed label ("Qty", "Month") is a row of letters: a mark with at least TEXT_ROW others beside it (a gap
@@ -268,18 +269,21 @@ def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones(size[::-1], np.uint8)), np.uint8)
 
 
-def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per component: is it surely a printed frame (a hollow one around another sizeable component: a box around the
-    digit), and might it be one (sparse and across a good part of the picture: a comb, or a box the digit touches)?"""
+    digit); might it be one (sparse and across a good part of the picture: a comb, or a box the digit touches); and
+    might it be a lone cell's comb (sparse and holding another sizeable component from below)?"""
     x, y, w, h, area = (stats[:, i] for i in range(5))
     sparse = area / np.maximum(w * h, 1) < FRAME_EXTENT
-    inside = (x[None, :] > x[:, None]) & (y[None, :] > y[:, None])
-    inside &= (x + w)[None, :] < (x + w)[:, None]
-    inside &= (y + h)[None, :] < (y + h)[:, None]
-    inside &= area[None, :] > FRAME_CONTENT * area[:, None]
-    surely = sparse & inside.any(axis=1)
-    maybe = sparse & ((w > FRAME_SPAN * shape[1]) | (h > FRAME_SPAN * shape[0]))
-    return surely, maybe & ~surely
+    # Between its sides and above its bottom; a box's content is also below its top, a comb's need only reach
+    # down into it (a comb is open at the top).
+    between = (x[None, :] > x[:, None]) & ((x + w)[None, :] < (x + w)[:, None])
+    between &= ((y + h)[None, :] < (y + h)[:, None]) & ((y + h)[None, :] > y[:, None])
+    between &= area[None, :] > FRAME_CONTENT * area[:, None]
+    surely = sparse & (between & (y[None, :] > y[:, None])).any(axis=1)
+    maybe = sparse & ((w > FRAME_SPAN * shape[1]) | (h > FRAME_SPAN * shape[0])) & ~surely
+    comb = sparse & between.any(axis=1) & (w > h) & ~surely  # a cell is wider than its comb's ticks are tall
+    return surely, maybe, comb
 
 
 def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
@@ -311,16 +315,18 @@ def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
 def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mask with the sides of its printed frames taken out (what a frame held stays), and where the frames
     were (a mask of their bounding boxes). A component that might be a frame counts as one when most of it is
-    straight sides, at least FRAME_SIDES of them; a digit's own straight strokes are not."""
+    straight sides, at least FRAME_SIDES of them (COMB_SIDES for a comb holding a mark); a digit's own straight
+    strokes are not."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    surely, maybe = frames(stats[1:], mask.shape)
+    surely, maybe, comb = frames(stats[1:], mask.shape)
     cleaned = mask.copy()
     boxes = np.zeros(mask.shape, bool)
-    for label in 1 + np.flatnonzero(surely | maybe):
+    for label in 1 + np.flatnonzero(surely | maybe | comb):
         x, y, w, h, area = stats[label]
         part = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
         lines, sides = frame_lines(part)
-        if surely[label - 1] or (sides >= FRAME_SIDES and lines.sum() >= FRAME_SHARE * area):
+        needed = COMB_SIDES if comb[label - 1] else FRAME_SIDES
+        if surely[label - 1] or (sides >= needed and lines.sum() >= FRAME_SHARE * area):
             cleaned[y : y + h, x : x + w] &= ~lines
             boxes[y : y + h, x : x + w] = True
     return cleaned, boxes
@@ -339,12 +345,20 @@ def in_text_row(stats: np.ndarray) -> np.ndarray:
     return mates.sum(axis=1) >= TEXT_ROW
 
 
-def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None) -> np.ndarray:
+def cells(lines: np.ndarray) -> np.ndarray:
+    """Where printed lines close all around: a form's boxes, whose lines `printed_lines` has already taken out."""
+    open_space = np.pad(~lines, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(open_space, None, (0, 0), 0)  # 4-connected: a diagonal line still closes a cell
+    return open_space[1:-1, 1:-1].astype(bool)
+
+
+def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
-    comes in."""
+    comes in. `lines` are the printed lines already taken out of `mask`."""
     height, width = mask.shape
     mask, boxes = without_frames(mask)
+    boxes |= cells(lines)
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count < 2:
         return np.zeros(mask.shape, bool)
@@ -469,7 +483,7 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> 
     mask = signal > threshold
     lines = printed_lines(mask)
     mask &= ~lines
-    digit = digit_components(mask, signal, sheet)
+    digit = digit_components(mask, signal, sheet, lines)
     if not digit.any():
         return None
     # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
