@@ -364,7 +364,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
         return np.zeros(mask.shape, bool)
     strength = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=count)
     stats = stats[1:]
-    x, y, w, h = (stats[:, i] for i in range(4))
+    x, y, w, h, area = (stats[:, i] for i in range(5))
     edge = EDGE * min(height, width)
     touches = (x <= edge) | (y <= edge) | (x + w >= width - edge) | (y + h >= height - edge)
     rows, cols = centres[1:, 1], centres[1:, 0]
@@ -372,7 +372,9 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     off_centre = np.maximum(np.abs(2 * rows / height - 1), np.abs(2 * cols / width - 1))
     # What a form's box holds is the answer, not the printed label beside it.
     boxed = boxes[rows.astype(int), cols.astype(int)]
-    off_sheet = ~sheet[rows.astype(int), cols.astype(int)] if sheet is not None else False
+    # Off the sheet by most of its ink, not by its centre: the sheet's edge, an L along two sides, has its centre on it.
+    on_sheet = np.bincount(labels.ravel(), weights=sheet.ravel(), minlength=count)[1:] if sheet is not None else area
+    off_sheet = on_sheet < 0.5 * area
     weight = (
         strength[1:]
         * (1 - CENTRE_PULL * off_centre)
