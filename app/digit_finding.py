@@ -373,7 +373,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # What a form's box holds is the answer, not the printed label beside it.
     boxed = boxes[rows.astype(int), cols.astype(int)]
     # Off the sheet by most of its ink, not by its centre: the sheet's edge, an L along two sides, has its centre on it.
-    on_sheet = np.bincount(labels.ravel(), weights=sheet.ravel(), minlength=count)[1:] if sheet is not None else area
+    on_sheet = np.bincount(labels[sheet], minlength=count)[1:] if sheet is not None else area
     off_sheet = on_sheet < 0.5 * area
     weight = (
         strength[1:]
