@@ -42,6 +42,9 @@ BLOB_CORE = 127  # found ink this strong (of 255) is a patch's core; the faint r
 PATCH_WIDTHS = 3.0
 PATCH_SHARE = 0.3  # ... over more than this share of the found ink
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
+# A mark is on the sheet when at least this share of its ink is: the sheet's edge, standing out along two of its
+# sides, is an L whose centre lies on the sheet but whose ink does not.
+ON_SHEET_SHARE = 0.5
 LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
 NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
@@ -372,9 +375,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     off_centre = np.maximum(np.abs(2 * rows / height - 1), np.abs(2 * cols / width - 1))
     # What a form's box holds is the answer, not the printed label beside it.
     boxed = boxes[rows.astype(int), cols.astype(int)]
-    # Off the sheet by most of its ink, not by its centre: the sheet's edge, an L along two sides, has its centre on it.
     on_sheet = np.bincount(labels[sheet], minlength=count)[1:] if sheet is not None else area
-    off_sheet = on_sheet < 0.5 * area
+    off_sheet = on_sheet < ON_SHEET_SHARE * area
     weight = (
         strength[1:]
         * (1 - CENTRE_PULL * off_centre)
