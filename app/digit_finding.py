@@ -83,6 +83,7 @@ TEXT_GAP = 0.8
 TEXT_LINE = 0.4
 TEXT_HEIGHTS = 1.6
 TEXT_WEIGHT = 0.1
+MIN_DIGIT = 0.06  # a mark shorter than this share of the picture's shorter side is a speck, too small to read
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
 AROUND = 0.04  # fainter ink within this share of the picture's longer side of the chosen strokes is kept
@@ -355,6 +356,17 @@ def cells(lines: np.ndarray) -> np.ndarray:
     return open_space[1:-1, 1:-1].astype(bool)
 
 
+def within(stats: np.ndarray) -> np.ndarray:
+    """[i, j]: does component i's bounding box lie within component j's?"""
+    x, y, w, h = (stats[:, i] for i in range(4))
+    return (
+        (x[:, None] >= x[None, :])
+        & (y[:, None] >= y[None, :])
+        & ((x + w)[:, None] <= (x + w)[None, :])
+        & ((y + h)[:, None] <= (y + h)[None, :])
+    )
+
+
 def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
@@ -391,7 +403,11 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
     if not weight.any():
         return np.zeros(mask.shape, bool)
-    inside = np.where(touches, 0.0, weight)
+    # A speck within the box of a large mark at the edge is that mark's noise, not a rival to it: a blocky scan of a
+    # digit that fills the picture to its edge has specks between its strokes.
+    speck = np.maximum(w, h) < MIN_DIGIT * min(height, width)
+    held = speck & (within(stats) & (touches & (weight > 0))[None, :]).any(axis=1)
+    inside = np.where(touches | held, 0.0, weight)
     main = int(np.argmax(inside if inside.any() else weight))
     reach = NEAR * max(w[main], h[main])
     left, top = x[main] - reach, y[main] - reach
@@ -456,6 +472,12 @@ def has_patch(found: np.ndarray) -> bool:
     return int(np.count_nonzero(thick & core.astype(bool))) > PATCH_SHARE * int(core.sum())
 
 
+def is_readable(found: np.ndarray) -> bool:
+    """Is the found ink large enough to read? The narrow opening can leave a speck of a thick digit's strokes."""
+    rows, cols = np.nonzero(found)
+    return max(np.ptp(rows), np.ptp(cols)) + 1 >= MIN_DIGIT * min(found.shape)
+
+
 def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False) -> np.ndarray | None:
     """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size; None for a blank image.
 
@@ -467,9 +489,9 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool
     if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
         # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
         # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
-        # blob or a patch too).
+        # blob or a patch too, or all but a speck of them fall below the narrow opening's background).
         retry = strokes(small, None, SHEET_BACKGROUND_SPAN)
-        if retry is not None and not is_blob(retry) and not has_patch(retry):
+        if retry is not None and is_readable(retry) and not is_blob(retry) and not has_patch(retry):
             return retry
     return found
 
