@@ -356,15 +356,11 @@ def cells(lines: np.ndarray) -> np.ndarray:
     return open_space[1:-1, 1:-1].astype(bool)
 
 
-def within(stats: np.ndarray) -> np.ndarray:
-    """[i, j]: does component i's bounding box lie within component j's?"""
-    x, y, w, h = (stats[:, i] for i in range(4))
-    return (
-        (x[:, None] >= x[None, :])
-        & (y[:, None] >= y[None, :])
-        & ((x + w)[:, None] <= (x + w)[None, :])
-        & ((y + h)[:, None] <= (y + h)[None, :])
-    )
+def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """[i, j]: does the bounding box of `inner` component i lie within that of `outer` component j? (rows of stats)"""
+    x, y, w, h = (inner[:, i, None] for i in range(4))
+    ox, oy, ow, oh = (outer[None, :, i] for i in range(4))
+    return (x >= ox) & (y >= oy) & (x + w <= ox + ow) & (y + h <= oy + oh)
 
 
 def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray) -> np.ndarray:
@@ -406,7 +402,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # A speck within the box of a large mark at the edge is that mark's noise, not a rival to it: a blocky scan of a
     # digit that fills the picture to its edge has specks between its strokes.
     speck = np.maximum(w, h) < MIN_DIGIT * min(height, width)
-    held = speck & (within(stats) & (touches & (weight > 0))[None, :]).any(axis=1)
+    held = np.zeros(len(stats), bool)
+    held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
     main = int(np.argmax(inside if inside.any() else weight))
     reach = NEAR * max(w[main], h[main])
