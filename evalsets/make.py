@@ -78,16 +78,27 @@ def negative(kind: str, rng: np.random.Generator, ink_scenes: tuple[Scene, ...] 
     return scene(ink, rng)
 
 
+def source_digits(spec: DigitSet, mnist_test: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The digits and labels a set draws from: MNIST's test set, or scikit-learn's other writers."""
+    return mnist_test if spec.source == "mnist" else inks.sklearn_digits()
+
+
+def chosen_digits(spec: DigitSet, available: int, count: int, seed: int) -> np.ndarray:
+    """Which of the `available` source digits the set's `count` files show, in order."""
+    return np.random.default_rng([seed, SET_NAMES.index(spec.name)]).choice(available, size=count, replace=False)
+
+
+def digit_item(spec: DigitSet, digit: np.ndarray, label: int, seed: int, number: int) -> Item:
+    """File `number` of the set: `digit` drawn into the set's scene."""
+    rng = np.random.default_rng([seed, SET_NAMES.index(spec.name), number])
+    ink = inks.mnist_digit(digit) if spec.source == "mnist" else digit
+    data, ext = spec.scene(ink, rng)
+    return data, ext, int(label), spec.source
+
+
 def digit_items(spec: DigitSet, digits: np.ndarray, labels: np.ndarray, count: int, seed: int) -> list[Item]:
-    index = SET_NAMES.index(spec.name)
-    chosen = np.random.default_rng([seed, index]).choice(len(digits), size=count, replace=False)
-    items: list[Item] = []
-    for number, i in enumerate(chosen):
-        rng = np.random.default_rng([seed, index, number])
-        ink = inks.mnist_digit(digits[i]) if spec.source == "mnist" else digits[i]
-        data, ext = spec.scene(ink, rng)
-        items.append((data, ext, int(labels[i]), spec.source))
-    return items
+    chosen = chosen_digits(spec, len(digits), count, seed)
+    return [digit_item(spec, digits[i], labels[i], seed, number) for number, i in enumerate(chosen)]
 
 
 def negative_items(count: int, seed: int) -> list[Item]:
@@ -120,7 +131,7 @@ def make_sets(out: Path, mnist_test: tuple[np.ndarray, np.ndarray], count: int, 
         return False
     manifest_file.unlink(missing_ok=True)  # a half-written folder never passes for a finished one
     for spec in DIGIT_SETS:
-        digits, labels = mnist_test if spec.source == "mnist" else inks.sklearn_digits()
+        digits, labels = source_digits(spec, mnist_test)
         write_set(out / spec.name, digit_items(spec, digits, labels, count, seed))
     write_set(out / NEGATIVES, negative_items(count, seed))
     manifest_file.write_text(json.dumps(manifest, indent=2))

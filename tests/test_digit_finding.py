@@ -14,8 +14,7 @@ from PIL import Image
 from app.digit_finding import sheet_mask, working_copy
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
-from evalsets import inks
-from evalsets.make import DIGIT_SETS, SET_NAMES, make_sets
+from evalsets.make import DIGIT_SETS, chosen_digits, digit_item, make_sets, source_digits
 from evalsets.score import answer, digit_figures, load_model
 from tests.conftest import COMMITTED_VERSION
 from tests.uploads import encode
@@ -88,13 +87,11 @@ def test_a_digit_in_a_shadow_is_found(mnist: Mnist) -> None:
 
 def evalset_file(mnist: Mnist, name: str, count: int, number: int, seed: int = 0) -> tuple[bytes, int]:
     """File `number` of set `name` as `python -m evalsets make --count COUNT --seed SEED` writes it, and its label."""
-    index = SET_NAMES.index(name)
     spec = next(spec for spec in DIGIT_SETS if spec.name == name)
-    digits, labels = (mnist.test_images, mnist.test_labels) if spec.source == "mnist" else inks.sklearn_digits()
-    chosen = np.random.default_rng([seed, index]).choice(len(labels), size=count, replace=False)[number]
-    ink = inks.mnist_digit(digits[chosen]) if spec.source == "mnist" else digits[chosen]
-    data, _ = spec.scene(ink, np.random.default_rng([seed, index, number]))
-    return data, int(labels[chosen])
+    digits, labels = source_digits(spec, (mnist.test_images, mnist.test_labels))
+    chosen = chosen_digits(spec, len(labels), count, seed)[number]
+    data, _, label, _ = digit_item(spec, digits[chosen], labels[chosen], seed, number)
+    return data, label
 
 
 def is_read(model: DigitModel, photo: bytes, label: int) -> bool:
