@@ -83,6 +83,12 @@ TEXT_GAP = 0.8
 TEXT_LINE = 0.4
 TEXT_HEIGHTS = 1.6
 TEXT_WEIGHT = 0.1
+CELL_GAP = 0.02  # printed lines stopping this share of the picture's longer side short of each other close a cell
+SIZEABLE = 0.1  # a mark counting at least this share as much as the strongest one is sizeable
+# A form's printed label stands above what was written: clear paper at least LABEL_GAP of the label's height under
+# it, then a sizeable mark at least LABEL_HEIGHT of its height (the pieces of a broken digit have no such gap).
+LABEL_GAP = 0.2
+LABEL_HEIGHT = 0.5
 MIN_DIGIT = 0.06  # a mark shorter than this share of the picture's shorter side is a speck, too small to read
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
@@ -351,9 +357,61 @@ def in_text_row(stats: np.ndarray) -> np.ndarray:
 
 def cells(lines: np.ndarray) -> np.ndarray:
     """Where printed lines close all around: a form's boxes, whose lines `printed_lines` has already taken out."""
-    open_space = np.pad(~lines, 1, constant_values=True).astype(np.uint8)
+    # A scan's blur or a bilevel threshold can break a line a few pixels short of the next one.
+    gap = odd(CELL_GAP * max(lines.shape))
+    walls = cv2.dilate(lines.astype(np.uint8), np.ones((gap, gap), np.uint8)).astype(bool)
+    open_space = np.pad(~walls, 1, constant_values=True).astype(np.uint8)
     cv2.floodFill(open_space, None, (0, 0), 0)  # 4-connected: a diagonal line still closes a cell
     return open_space[1:-1, 1:-1].astype(bool)
+
+
+def row_bands(tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
+    """Per mark (its top and bottom rows): the index of its band of rows, top down. A band is a run of rows holding
+    marks; clear paper shorter than LABEL_GAP times the band's height does not end it."""
+    order = np.argsort(tops)
+    band = np.zeros(len(tops), int)
+    start, end, index = tops[order[0]], bottoms[order[0]], 0
+    for k in order:
+        if tops[k] - end >= LABEL_GAP * (end - start):
+            start, index = tops[k], index + 1
+        end = max(end, bottoms[k])
+        band[k] = index
+    return band
+
+
+def printed_labels(stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
+    at least a side's span tall (a comb's ticks, a box's sides). A comb's short tick (touching the lines, its
+    middle within their rows) is not what was written."""
+    label = np.zeros(len(stats), bool)
+    rows = np.flatnonzero(lines.any(axis=1))
+    if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
+        return label
+    y, h = stats[:, 1], stats[:, 3]
+    near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.bincount(labels[near_lines], minlength=len(stats) + 1)[1:] > 0
+    sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
+    tall = h[sizeable]
+    band = row_bands(y[sizeable], y[sizeable] + tall)
+    written = ~(touching & (y + h / 2 >= rows[0]))[sizeable]
+    # [i, j]: sizeable mark j was written in a band below mark i's, and is at least LABEL_HEIGHT of i's height.
+    under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
+    label[sizeable] = under.any(axis=1)
+    return label
+
+
+def written_field(
+    stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, in_cell: np.ndarray, lines: np.ndarray, scan: bool
+) -> np.ndarray:
+    """Per component: might it be what was written on a form? What a closed cell holds, if it holds a sizeable
+    mark; otherwise, on a scan, whatever is not a printed label. In a photo of a sheet every mark might be: its
+    edges and shadows make lines too."""
+    in_cell = in_cell & (weight >= SIZEABLE * weight.max())
+    if in_cell.any():
+        return in_cell
+    if scan:
+        return ~printed_labels(stats, labels, weight, lines)
+    return np.ones(len(stats), bool)
 
 
 def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
@@ -369,7 +427,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     comes in. `lines` are the printed lines already taken out of `mask`."""
     height, width = mask.shape
     mask, boxes = without_frames(mask)
-    boxes |= cells(lines)
+    closed_cells = cells(lines)
+    boxes |= closed_cells
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if count < 2:
         return np.zeros(mask.shape, bool)
@@ -394,6 +453,11 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     )
     text = in_text_row(stats)
     weight *= np.where(text, TEXT_WEIGHT, 1.0)
+    # What a form's cell holds, or what stands under its label, is the answer. A cell the table's pattern closes
+    # around a mark off the sheet is no form's.
+    in_cell = closed_cells[rows.astype(int), cols.astype(int)] & ~off_sheet
+    field = written_field(stats, labels, weight, in_cell, lines, sheet is None)
+    weight *= np.where(field, 1.0, TEXT_WEIGHT)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
     weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
@@ -410,7 +474,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     left, top = x[main] - reach, y[main] - reach
     right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
-    keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main]) & ~(text & ~text[main])
+    keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
+    keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 

@@ -174,6 +174,31 @@ def test_a_digit_in_a_closed_box_outweighs_a_label_outside_it(mnist: Mnist, mode
     assert is_read(model, *evalset_file(mnist, "form", 500, number))
 
 
+@pytest.mark.parametrize("seed, number", [(7, 200), (11, 142), (11, 154)])
+def test_the_label_above_a_comb_is_not_taken_for_the_digit(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Comb fields of the evaluation sets (--count 500) under a printed label ("Room", "Qty", "No.") whose letters
+    join into fewer than three marks, or two letters alone, so it is not seen as a word, and which outweighed the
+    digit. The label stands above the digit with clear paper between them, and the digit is read."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
+@pytest.mark.parametrize("number", [175, 185, 222])
+def test_a_cell_whose_lines_stop_short_still_holds_the_digit(mnist: Mnist, model: DigitModel, number: int) -> None:
+    """Form boxes of the evaluation sets (--count 500, seed 11) under a bold or large label ("Month", "Day", "No."):
+    the digit in a closed cell is the answer, even where the scan breaks a box's corner a few pixels open."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed=11))
+
+
+@pytest.mark.parametrize("number", [182, 444])
+def test_the_form_rules_leave_photos_of_a_sheet_alone(mnist: Mnist, model: DigitModel, number: int) -> None:
+    """Camera photos of the evaluation sets (--count 500, seed 0): a checked cloth whose squares close a cell
+    around a mark off the sheet, and a sheet whose edges make printed lines below the digit. Neither is a form, and
+    the digit is read."""
+    assert is_read(model, *evalset_file(mnist, "camera", 500, number))
+
+
 @pytest.mark.parametrize("seed, number", [(0, 133), (11, 22), (11, 61), (11, 360)])
 def test_a_lone_cells_comb_holding_the_digit_is_removed(
     mnist: Mnist, model: DigitModel, seed: int, number: int
