@@ -29,9 +29,14 @@ MIN_WORK_SIDE = 200
 SHRINK = 4  # the background and the sheet are found at 1/SHRINK of the working size
 COLOUR_SIDE = WORK_SIDE // SHRINK  # colour only tells the sheet from the table, found at the shrunk size
 BACKGROUND_SPAN = 0.5  # the background opening's width, as a share of the working copy's longer side
-# On a photographed sheet the digit is a small part of the picture and its strokes are thin: a narrower opening
-# follows a cast shadow's outline more closely. It is also the second try when the wide one finds a shadow.
+# On a photographed sheet the digit is a small part of the picture and its strokes are mostly thin: a narrower
+# opening follows a cast shadow's outline more closely. It is also the second try when the wide one finds a shadow.
 SHEET_BACKGROUND_SPAN = 0.05
+# A marker's strokes can be thicker than that opening, which then takes them for background. Under them the paper is
+# a median over a window this share of the longer side: it passes over a digit's strokes, which fill less than half
+# of it, but keeps a wide shadow ...
+SHEET_MEDIAN_SPAN = 0.25
+THICK_MARK = 0.3  # ... where the opening stands above the median in a mark shorter than this share: a digit's size
 # A cast shadow taken for ink is one filled, convex patch: as thick as this share of its length or more (a pen's
 # stroke, even a bold digit's, is thinner for its length) ...
 BLOB_THICKNESS = 0.4
@@ -125,15 +130,59 @@ def odd(value: float) -> int:
     return max(3, int(value) | 1)
 
 
+def shrunk(image: np.ndarray) -> np.ndarray:
+    """The image at 1/SHRINK of its size, where the background is estimated."""
+    height, width = image.shape
+    return cv2.resize(image, (max(1, width // SHRINK), max(1, height // SHRINK)), interpolation=cv2.INTER_AREA)
+
+
+def grown_back(level: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A background level found small, at `shape` again. One small pixel of dilation before enlarging keeps a
+    shadow's sharp edge on the background side."""
+    level = cv2.dilate(level, np.ones((3, 3), np.uint8))
+    return cv2.resize(level, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def small_span(share: float, shape: tuple[int, int]) -> int:
+    """A window `share` of the longer side of a working copy of `shape`, in pixels of its shrunk copy (odd)."""
+    return odd(share * max(shape) / SHRINK)
+
+
+def opened(small: np.ndarray, span: int) -> np.ndarray:
+    """A shrunk image's opening by a square `span` pixels wide."""
+    return cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (span, span)))
+
+
 def background(bright_ink: np.ndarray, share: float) -> np.ndarray:
-    """The local background level under bright ink: an opening wider than any stroke, computed small and grown back.
-    One small pixel of dilation before enlarging keeps a shadow's sharp edge on the background side."""
-    height, width = bright_ink.shape
-    small = cv2.resize(bright_ink, (max(1, width // SHRINK), max(1, height // SHRINK)), interpolation=cv2.INTER_AREA)
-    span = odd(share * max(height, width) / SHRINK)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (span, span))
-    level = cv2.dilate(cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel), np.ones((3, 3), np.uint8))
-    return cv2.resize(level, (width, height), interpolation=cv2.INTER_LINEAR)
+    """The local background level under bright ink: an opening wider than any stroke, computed small."""
+    return grown_back(opened(shrunk(bright_ink), small_span(share, bright_ink.shape)), bright_ink.shape)
+
+
+def reconstructed(marker: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Greyscale reconstruction by dilation: `marker` (at most `mask`) raised as far as `mask` allows wherever it
+    connects, through `mask`, to something that high."""
+    step = np.ones((3, 3), np.uint8)
+    while True:
+        grown = np.minimum(cv2.dilate(marker, step), mask)
+        if np.array_equal(grown, marker):
+            return grown
+        marker = grown
+
+
+def sheet_background(bright_ink: np.ndarray, share: float) -> np.ndarray:
+    """The background level under bright ink on a photographed sheet: the opening `share` wide, except where it kept
+    a stroke too thick for it (a marker's), where it is the median of a wider window. Where that median also cuts
+    off a shadow's corner, the rest of the shadow brings the corner back."""
+    small = shrunk(bright_ink)
+    level = opened(small, small_span(share, bright_ink.shape))
+    window = small_span(SHEET_MEDIAN_SPAN, bright_ink.shape)
+    median = cv2.medianBlur(np.clip(small, 0, 255).astype(np.uint8), window)
+    paper = median.astype(np.float32)
+    kept = (level - paper > MIN_CONTRAST / 2).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(kept, connectivity=8)
+    sizes = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+    strokes = np.isin(labels, 1 + np.flatnonzero(sizes < THICK_MARK * max(small.shape)))
+    return grown_back(reconstructed(np.where(strokes, np.minimum(level, paper), level), level), bright_ink.shape)
 
 
 def edge_step(level: np.ndarray, pale: np.ndarray) -> float:
@@ -496,7 +545,7 @@ def contrast(small: np.ndarray, sheet: np.ndarray | None, span: float | None = N
     bright_ink = 255.0 - small if dark else small
     if span is None:
         span = BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN
-    level = background(bright_ink, span)
+    level = background(bright_ink, span) if sheet is None else sheet_background(bright_ink, span)
     signal = np.clip(bright_ink - level, 0, None)
     if dark:  # relative to the paper's local brightness (255 - level): a pen reads the same in a shadow
         signal *= 255.0 / np.maximum(255.0 - level, MIN_PAPER)
