@@ -94,6 +94,7 @@ SIZEABLE = 0.1  # a mark counting at least this share as much as the strongest o
 # it, then a sizeable mark at least LABEL_HEIGHT of its height (the pieces of a broken digit have no such gap).
 LABEL_GAP = 0.2
 LABEL_HEIGHT = 0.5
+TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 MIN_DIGIT = 0.06  # a mark shorter than this share of the picture's shorter side is a speck, too small to read
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
@@ -428,21 +429,29 @@ def row_bands(tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
     return band
 
 
+def on_lines(stats: np.ndarray, labels: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Per component: does it touch the printed lines, its middle within their rows (a comb's short tick, what is
+    left of a box's side)?"""
+    rows = np.flatnonzero(lines.any(axis=1))
+    if not rows.size:
+        return np.zeros(len(stats), bool)
+    near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.bincount(labels[near_lines], minlength=len(stats) + 1)[1:] > 0
+    return touching & (stats[:, 1] + stats[:, 3] / 2 >= rows[0])
+
+
 def printed_labels(stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
-    at least a side's span tall (a comb's ticks, a box's sides). A comb's short tick (touching the lines, its
-    middle within their rows) is not what was written."""
+    at least a side's span tall (a comb's ticks, a box's sides). A mark on the lines is not what was written."""
     label = np.zeros(len(stats), bool)
     rows = np.flatnonzero(lines.any(axis=1))
     if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
         return label
     y, h = stats[:, 1], stats[:, 3]
-    near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    touching = np.bincount(labels[near_lines], minlength=len(stats) + 1)[1:] > 0
     sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
     tall = h[sizeable]
     band = row_bands(y[sizeable], y[sizeable] + tall)
-    written = ~(touching & (y + h / 2 >= rows[0]))[sizeable]
+    written = ~on_lines(stats, labels, lines)[sizeable]
     # [i, j]: sizeable mark j was written in a band below mark i's, and is at least LABEL_HEIGHT of i's height.
     under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
     label[sizeable] = under.any(axis=1)
@@ -515,6 +524,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # A speck within the box of a large mark at the edge is that mark's noise, not a rival to it: a blocky scan of a
     # digit that fills the picture to its edge has specks between its strokes.
     speck = np.maximum(w, h) < MIN_DIGIT * min(height, width)
+    large = np.maximum(w, h) >= SIDE_SPAN * min(height, width)
     held = np.zeros(len(stats), bool)
     held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
@@ -525,6 +535,9 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
+    if sheet is None:  # on a scan, a comb's tick or a side's stub beside the digit is the form's, not the digit's
+        tick = on_lines(stats, labels, lines) & ((TICK_ASPECT * np.minimum(w, h) < np.maximum(w, h)) | ~large)
+        keep &= ~(tick & ~tick[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 
