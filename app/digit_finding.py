@@ -248,10 +248,14 @@ def stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
 
 
-def axis_segments(binary: np.ndarray, length: int, tilt: float) -> list[tuple[int, int, int, int, bool]]:
+def axis_segments(
+    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5
+) -> list[tuple[int, int, int, int, bool]]:
     """Straight segments of the ink at least `length` long, within `tilt` degrees of horizontal or vertical (a
-    probabilistic Hough transform): their end points, and whether each is horizontal."""
-    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, max(4, length // 2), minLineLength=length, maxLineGap=3)
+    probabilistic Hough transform, whose accumulator needs `votes` times `length` points on a line): their end
+    points, and whether each is horizontal."""
+    threshold = max(4, int(votes * length))
+    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold, minLineLength=length, maxLineGap=3)
     found = []
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
         angle = np.degrees(np.arctan2(abs(int(y2) - int(y1)), abs(int(x2) - int(x1))))
@@ -297,9 +301,20 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
     long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}
-    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(SIDE_SPAN * shorter)), SIDE_TILT):
+    side = max(8, int(SIDE_SPAN * shorter))
+    for x1, y1, x2, y2, horizontal in axis_segments(binary, side, SIDE_TILT):
         width = segment_width(ridges[horizontal], x1, y1, x2, y2)
         if width <= SIDE_WIDTH * line_width and stands_on(long_lines[not horizontal], x1, y1, x2, y2):
+            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
+    # The probabilistic transform walks along the first angle whose count passes its threshold: with a low one, a
+    # thick side's pixels can start a slanted walk that ends short and uses them up, and the side goes unfound. A
+    # second pass over the ink not yet drawn, with a threshold of the whole length, finds it; it must run from one
+    # line to another (a box's side), since it also finds more of a digit's own straight strokes.
+    unfound = binary & (1 - (drawn[True] | drawn[False]))
+    ends = {h: cv2.dilate(drawn[h], np.ones((5, 5), np.uint8)).astype(bool) for h in drawn}
+    for x1, y1, x2, y2, horizontal in axis_segments(unfound, side, SIDE_TILT, votes=1.0):
+        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
+        if width <= SIDE_WIDTH * line_width and spans_between(ends[not horizontal], x1, y1, x2, y2):
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
     lines = (drawn[True] | drawn[False]) & binary
     rest = binary & (1 - lines)
@@ -322,6 +337,13 @@ def stands_on(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
     lines and a comb's tick on its base, while a pen's stroke over a line goes on beyond it."""
     met = np.flatnonzero(lines[along(x1, y1, x2, y2)])
     return met.size > 0 and not (met[0] > 0 and met[-1] < max(abs(x2 - x1), abs(y2 - y1)))
+
+
+def spans_between(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
+    """Whether a segment runs from one printed line to another (it ends on `lines`), clear of them in between: a
+    box's side."""
+    met = lines[along(x1, y1, x2, y2)]
+    return bool(met[0] and met[-1] and not met.all())
 
 
 def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:

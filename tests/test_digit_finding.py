@@ -218,6 +218,16 @@ def test_the_label_above_a_comb_is_not_taken_for_the_digit(
     assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
 
 
+@pytest.mark.parametrize("seed, number", [(7, 275), (7, 321), (11, 77)])
+def test_a_boxs_side_the_first_transform_misses_is_printed(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Form boxes of the evaluation sets (--count 500) in a row of cells whose inner side, thicker than a pen's
+    line, the Hough transform for sides did not find: it was kept and read as a 1. A side running from one printed
+    line to the other is printed too, and the digit is read."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
 @pytest.mark.parametrize("seed, number", [(0, 177), (0, 370), (11, 0)])
 def test_a_combs_ticks_beside_the_digit_are_left_out(mnist: Mnist, model: DigitModel, seed: int, number: int) -> None:
     """Comb fields of the evaluation sets (--count 500) whose short ticks, too short to be seen as printed sides,
