@@ -442,6 +442,8 @@ def row_bands(tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
     marks; clear paper shorter than LABEL_GAP times the band's height does not end it."""
     order = np.argsort(tops)
     band = np.zeros(len(tops), int)
+    if not len(tops):
+        return band
     start, end, index = tops[order[0]], bottoms[order[0]], 0
     for k in order:
         if tops[k] - end >= LABEL_GAP * (end - start):
@@ -546,7 +548,6 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # A speck within the box of a large mark at the edge is that mark's noise, not a rival to it: a blocky scan of a
     # digit that fills the picture to its edge has specks between its strokes.
     speck = np.maximum(w, h) < MIN_DIGIT * min(height, width)
-    large = np.maximum(w, h) >= SIDE_SPAN * min(height, width)
     held = np.zeros(len(stats), bool)
     held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
@@ -558,7 +559,9 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
     if sheet is None:  # on a scan, a comb's tick or a side's stub beside the digit is the form's, not the digit's
-        tick = on_lines(stats, labels, lines) & ((TICK_ASPECT * np.minimum(w, h) < np.maximum(w, h)) | ~large)
+        length = np.maximum(w, h)
+        thin_or_short = (TICK_ASPECT * np.minimum(w, h) < length) | (length < SIDE_SPAN * min(height, width))
+        tick = on_lines(stats, labels, lines) & thin_or_short
         keep &= ~(tick & ~tick[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
