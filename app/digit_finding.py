@@ -132,7 +132,7 @@ def odd(value: float) -> int:
 
 
 def shrunk(image: np.ndarray) -> np.ndarray:
-    """The image at 1/SHRINK of its size, where the background is estimated."""
+    """The image shrunk SHRINK times on each side, where the background is estimated."""
     height, width = image.shape
     return cv2.resize(image, (max(1, width // SHRINK), max(1, height // SHRINK)), interpolation=cv2.INTER_AREA)
 
@@ -464,9 +464,10 @@ def on_lines(stats: np.ndarray, labels: np.ndarray, lines: np.ndarray) -> np.nda
     return touching & (stats[:, 1] + stats[:, 3] / 2 >= rows[0])
 
 
-def printed_labels(stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray) -> np.ndarray:
     """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
-    at least a side's span tall (a comb's ticks, a box's sides). A mark on the lines is not what was written."""
+    at least a side's span tall (a comb's ticks, a box's sides). A mark on the lines (`on_lines`) is not what was
+    written."""
     label = np.zeros(len(stats), bool)
     rows = np.flatnonzero(lines.any(axis=1))
     if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
@@ -475,7 +476,7 @@ def printed_labels(stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, li
     sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
     tall = h[sizeable]
     band = row_bands(y[sizeable], y[sizeable] + tall)
-    written = ~on_lines(stats, labels, lines)[sizeable]
+    written = ~on_the_lines[sizeable]
     # [i, j]: sizeable mark j was written in a band below mark i's, and is at least LABEL_HEIGHT of i's height.
     under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
     label[sizeable] = under.any(axis=1)
@@ -483,16 +484,16 @@ def printed_labels(stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, li
 
 
 def written_field(
-    stats: np.ndarray, labels: np.ndarray, weight: np.ndarray, in_cell: np.ndarray, lines: np.ndarray, scan: bool
+    stats: np.ndarray, weight: np.ndarray, in_cell: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray | None
 ) -> np.ndarray:
     """Per component: might it be what was written on a form? What a closed cell holds, if it holds a sizeable
-    mark; otherwise, on a scan, whatever is not a printed label. In a photo of a sheet every mark might be: its
-    edges and shadows make lines too."""
+    mark; otherwise, on a scan (where `on_the_lines` is given), whatever is not a printed label. In a photo of a
+    sheet every mark might be: its edges and shadows make lines too."""
     in_cell = in_cell & (weight >= SIZEABLE * weight.max())
     if in_cell.any():
         return in_cell
-    if scan:
-        return ~printed_labels(stats, labels, weight, lines)
+    if on_the_lines is not None:
+        return ~printed_labels(stats, weight, lines, on_the_lines)
     return np.ones(len(stats), bool)
 
 
@@ -538,7 +539,8 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # What a form's cell holds, or what stands under its label, is the answer. A cell the table's pattern closes
     # around a mark off the sheet is no form's.
     in_cell = closed_cells[rows.astype(int), cols.astype(int)] & ~off_sheet
-    field = written_field(stats, labels, weight, in_cell, lines, sheet is None)
+    on_the_lines = on_lines(stats, labels, lines) if sheet is None else None  # only a scan is taken for a form
+    field = written_field(stats, weight, in_cell, lines, on_the_lines)
     weight *= np.where(field, 1.0, TEXT_WEIGHT)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
@@ -558,10 +560,10 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
-    if sheet is None:  # on a scan, a comb's tick or a side's stub beside the digit is the form's, not the digit's
+    if on_the_lines is not None:  # a comb's tick or a side's stub beside the digit is the form's, not the digit's
         length = np.maximum(w, h)
         thin_or_short = (TICK_ASPECT * np.minimum(w, h) < length) | (length < SIDE_SPAN * min(height, width))
-        tick = on_lines(stats, labels, lines) & thin_or_short
+        tick = on_the_lines & thin_or_short
         keep &= ~(tick & ~tick[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
