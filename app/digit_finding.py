@@ -98,6 +98,7 @@ TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as i
 MIN_DIGIT = 0.06  # a mark shorter than this share of the picture's shorter side is a speck, too small to read
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
+MAX_MARKS = 300  # the marks with the most ink weighed against each other, pair by pair; fainter specks are dropped
 AROUND = 0.04  # fainter ink within this share of the picture's longer side of the chosen strokes is kept
 SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers the ink when finding the sheet
 SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer side are the table's, not the sheet
@@ -217,7 +218,7 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     else:
         threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
         pale = level > threshold
-        if not (~pale).any() or np.median(level[pale]) - np.median(level[~pale]) < SHEET_CONTRAST:
+        if pale.all() or not pale.any() or np.median(level[pale]) - np.median(level[~pale]) < SHEET_CONTRAST:
             return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
         if edge_step(level, pale) < SHEET_CONTRAST / 2:
             return None  # a smooth fall of the light, not the sharp edge of a sheet
@@ -240,10 +241,17 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
 
 
+def ink_distance(mask: np.ndarray) -> np.ndarray:
+    """Each ink pixel's distance to the nearest background pixel (0 on the background). OpenCV gives the largest
+    float where a mask has no background at all; no distance in a picture exceeds its diagonal, so that is the cap."""
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return np.minimum(distance, float(np.hypot(*mask.shape)))
+
+
 def stroke_width(mask: np.ndarray) -> float:
     """About the width of the pen's strokes: twice a high percentile of the distance to the nearest background (the
     thickest parts are the pen's: a form's printed lines, often most of the ink, are thinner)."""
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    distance = ink_distance(mask)
     inside = distance[distance > 0]
     return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
 
@@ -282,7 +290,7 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
     sides, a comb's ticks) printed about as thick as they are. Where a stroke
     crosses a line, the ink on both sides of it continues across and the crossing stays ink."""
     binary = mask.astype(np.uint8)
-    distance = cv2.distanceTransform(binary, cv2.DIST_L2, 3)
+    distance = ink_distance(binary)
     pen = stroke_width(mask)
     across = odd(RIDGE * pen)
     ridges = {
@@ -373,7 +381,7 @@ def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
     parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and how many
     separate sides there were (a box has four, a comb a base and its ticks; a 7's bar and leg are two)."""
     height, width = part.shape
-    distance = cv2.distanceTransform(part, cv2.DIST_L2, 3)
+    distance = ink_distance(part)
     thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
     shorter = min(height, width)
     segments = cv2.HoughLinesP(part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=3)
@@ -504,12 +512,24 @@ def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return (x >= ox) & (y >= oy) & (x + w <= ox + ow) & (y + h <= oy + oh)
 
 
+def strongest_marks(mask: np.ndarray, signal: np.ndarray) -> np.ndarray:
+    """The mask with only its MAX_MARKS strongest components (most ink, area times contrast): the rules that weigh
+    marks against each other compare every pair, so a picture of noise with thousands of specks would cost time
+    and memory in their square. The digit and its parts are never among the faintest specks."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count - 1 <= MAX_MARKS:
+        return mask
+    strength = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=count)[1:]
+    strongest = 1 + np.argsort(strength, kind="stable")[-MAX_MARKS:]
+    return np.isin(labels, strongest)
+
+
 def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
     comes in. `lines` are the printed lines already taken out of `mask`."""
     height, width = mask.shape
-    mask, boxes = without_frames(mask)
+    mask, boxes = without_frames(strongest_marks(mask, signal))
     closed_cells = cells(lines)
     boxes |= closed_cells
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -601,7 +621,7 @@ def is_blob(found: np.ndarray) -> bool:
     part = (labels == main).astype(np.uint8)
     hull = cv2.contourArea(cv2.convexHull(cv2.findNonZero(part)))
     solidity = stats[main, cv2.CC_STAT_AREA] / max(hull, 1.0)
-    thickness = 2 * float(cv2.distanceTransform(part, cv2.DIST_L2, 3).max())
+    thickness = 2 * float(ink_distance(part).max())
     thickness /= max(stats[main, cv2.CC_STAT_WIDTH], stats[main, cv2.CC_STAT_HEIGHT])
     return thickness > BLOB_THICKNESS and solidity > BLOB_SOLIDITY
 
@@ -611,7 +631,7 @@ def has_patch(found: np.ndarray) -> bool:
     The pen's half width is the median distance to the background along the ink's ridges (the local maxima of that
     distance), where the strokes, being long, outnumber a patch."""
     core = (found > BLOB_CORE).astype(np.uint8)
-    distance = cv2.distanceTransform(core, cv2.DIST_L2, 3)
+    distance = ink_distance(core)
     ridges = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
     if not ridges.any():
         return False
@@ -619,7 +639,7 @@ def has_patch(found: np.ndarray) -> bool:
     # The opening by a disc of that radius, through distances (a large disc's morphology is slow): the disc fits
     # where the ink is that deep, and covers what lies within its radius of such a centre.
     centres = (distance < radius).astype(np.uint8)
-    thick = cv2.distanceTransform(centres, cv2.DIST_L2, 3) <= radius
+    thick = ink_distance(centres) <= radius
     return int(np.count_nonzero(thick & core.astype(bool))) > PATCH_SHARE * int(core.sum())
 
 

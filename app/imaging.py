@@ -217,7 +217,7 @@ def normalise(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool 
     ink = crop_to_ink(found)
     work = normalise_strokes(ink)
     digit = np.clip(np.asarray(resize_longer_side(work, DIGIT_BOX)), 0, None)
-    digit = digit * (255.0 / max(float(digit.max()), 1e-6))
+    digit = np.minimum(digit * (255.0 / max(float(digit.max()), 1e-6)), 255.0)  # float rounding can pass 255
     return centre_by_mass(digit)
 
 

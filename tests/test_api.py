@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from app.body_limit import declared_length
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
-from tests.uploads import encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
+from tests.uploads import ODD_PICTURES, encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
 from training.data import Mnist
 
 SAMPLE = 1000  # MNIST test images sent over HTTP
@@ -279,6 +279,17 @@ def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
     assert words in response.json()["detail"]
     good = client.post("/predict", files={"file": ("ok.png", mnist_png(mnist.test_images[0]))})
     assert good.status_code == 200 and good.json()["predicted_class"] == 7
+
+
+@pytest.mark.parametrize("picture", ODD_PICTURES.values(), ids=ODD_PICTURES.keys())
+def test_odd_but_valid_pictures_get_an_answer(client: httpx.Client, picture: Image.Image) -> None:
+    """A picture one pixel high, all ink, or all stripes is still a picture: it is answered, never a 5xx."""
+    response = client.post("/predict?include_input=true", files={"file": ("odd.png", encode(picture, "PNG"))})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["probabilities"]) == 10 and isinstance(body["is_digit"], bool)
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_image"].split(",", 1)[1]))))
+    assert seen.shape == (28, 28)
 
 
 def test_health_readiness_and_model_description(client: httpx.Client) -> None:

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.digit_finding import SHEET_BACKGROUND_SPAN, background, sheet_background, sheet_mask, working_copy
+from app.digit_finding import (
+    MAX_MARKS,
+    SHEET_BACKGROUND_SPAN,
+    background,
+    sheet_background,
+    sheet_mask,
+    strongest_marks,
+    working_copy,
+)
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
 from evalsets.make import DIGIT_SETS, chosen_digits, digit_item, make_sets, source_digits
@@ -333,3 +341,38 @@ def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -
     page = write_digit(np.full((300, 300), 250.0), thick, 130, 0, 170)
     alone = preprocess(jpeg(write_digit(np.full((300, 300), 250.0), thick, 65, 65, 170)))
     assert similarity(preprocess(jpeg(page)), alone) > 0.9
+
+
+def speckled_page(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scan of a dusty or grainy page: thousands of dark specks, and a digit written in the middle."""
+    page = np.full((400, 400), 235.0)
+    specks = rng.random(page.shape) < 0.03
+    page[specks] = rng.uniform(60, 200, int(specks.sum()))
+    return write_digit(page, digit, 100, 100, 200)
+
+
+def test_a_speckled_page_keeps_its_digit(mnist: Mnist, model: DigitModel) -> None:
+    """Only the strongest marks are weighed against each other, so thousands of specks cost neither time nor
+    memory in their square, and the digit is still the one found."""
+    rng = np.random.default_rng(0)
+    page = speckled_page(mnist.test_images[0], rng)
+    speckles, _ = cv2.connectedComponents((page < 215).astype(np.uint8), connectivity=8)
+    assert speckles > 10 * MAX_MARKS
+    numbers = range(10)
+    pages = [speckled_page(mnist.test_images[n], rng) for n in numbers]
+    inputs = np.stack([preprocess(encode(Image.fromarray(p.astype(np.uint8)), "PNG")) for p in pages])
+    assert (model.predict(inputs)["probabilities"].argmax(axis=1) == mnist.test_labels[list(numbers)]).all()
+
+
+def test_strongest_marks_keeps_the_digit_and_drops_the_faintest_specks() -> None:
+    rng = np.random.default_rng(1)
+    mask = np.zeros((400, 400), bool)
+    mask[::4, ::4] = rng.random((100, 100)) < 0.5  # about 5,000 one-pixel specks
+    mask[150:250, 195:205] = True  # a stroke
+    signal = mask * rng.uniform(50, 100, mask.shape)
+    kept = strongest_marks(mask, signal)
+    count, _ = cv2.connectedComponents(kept.astype(np.uint8), connectivity=8)
+    assert count - 1 == MAX_MARKS and kept[150:250, 195:205].all() and not (kept & ~mask).any()
+    few = np.zeros((50, 50), bool)
+    few[10:20, 10:20] = few[30:40, 30:40] = True
+    assert (strongest_marks(few, few * 1.0) == few).all()

@@ -24,7 +24,7 @@ from app.imaging import (
     sniff_format,
 )
 from app.png_short_path import plain_png_pixels
-from tests.uploads import encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
+from tests.uploads import ODD_PICTURES, encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
 from training.data import Mnist
 
 
@@ -178,6 +178,15 @@ def test_blank_image_gives_an_empty_frame(image: Image.Image) -> None:
     """No ink found is not an error: the model is shown an empty frame, which the service answers as no digit."""
     assert preprocess(encode(image, "PNG")).shape == (28, 28)
     assert not preprocess(encode(image, "PNG")).any()
+
+
+@pytest.mark.parametrize("picture", ODD_PICTURES.values(), ids=ODD_PICTURES.keys())
+def test_odd_pictures_give_a_frame_in_mnist_range(picture: Image.Image) -> None:
+    """A mask with no background has no finite distance to it, and float rounding can pass 255: neither reaches
+    the model."""
+    frame = preprocess(encode(picture, "PNG"))
+    assert frame.shape == (28, 28) and frame.dtype == np.float32
+    assert np.isfinite(frame).all() and frame.min() >= 0 and frame.max() <= 255
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:

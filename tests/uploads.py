@@ -69,3 +69,19 @@ def thick_png(digit: np.ndarray) -> bytes:
     """A digit drawn with a marker: strokes several times MNIST's width, dark on white."""
     big = scaled(digit, 200).filter(ImageFilter.MaxFilter(15))
     return encode(Image.fromarray(255 - np.asarray(big)), "PNG")
+
+
+def stripes(width: int, height: int) -> Image.Image:
+    pixels = np.zeros((height, width), np.uint8)
+    pixels[:, ::2] = 255
+    return Image.fromarray(pixels)
+
+
+# Valid pictures at the edges of what the digit finder meets: no background at all, a single row, stripes.
+ODD_PICTURES = {
+    "one-pixel": Image.new("L", (1, 1), 0),
+    "a-row-of-stripes": stripes(500, 1),
+    "a-column-of-noise": Image.fromarray(np.random.default_rng(0).integers(0, 256, (500, 1), dtype=np.uint8)),
+    "a-thin-strip-of-ink": Image.new("RGB", (200, 3), (20, 20, 20)),
+    "fine-stripes": stripes(64, 64).convert("1"),
+}
