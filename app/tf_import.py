@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+import tempfile
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -39,12 +43,35 @@ def import_tensorflow() -> Any:
     """The `tensorflow` module: trimmed on a process's first import, the plain import if that fails in any way."""
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
-    try:
-        return trimmed_import()
-    except Exception as error:  # any surprise: the ordinary import is always correct, only slower
-        log.warning("trimmed TensorFlow import failed (%s: %s); importing it whole", type(error).__name__, error)
-        sys.modules.pop("tensorflow", None)
-        return importlib.import_module("tensorflow")
+    with native_output_logged():
+        try:
+            return trimmed_import()
+        except Exception as error:  # any surprise: the ordinary import is always correct, only slower
+            log.warning("trimmed TensorFlow import failed (%s: %s); importing it whole", type(error).__name__, error)
+            sys.modules.pop("tensorflow", None)
+            return importlib.import_module("tensorflow")
+
+
+@contextmanager
+def native_output_logged() -> Iterator[None]:
+    """TensorFlow's C++ code writes to file descriptor 2 itself while it is imported, before TF_CPP_MIN_LOG_LEVEL
+    applies (absl's messages from before its logging is initialised, such as the note that oneDNN is on). In a JSON
+    log stream those would be lines of plain text, so for the import the descriptor goes to a temporary file, and each
+    line written there is logged through `logging` afterwards."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    log.info("TensorFlow: %s", line.strip())
 
 
 def trimmed_import() -> Any:

@@ -4,10 +4,15 @@ back to the plain import."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
 from typing import Any
 
+import pytest
+
+from app.tf_import import native_output_logged
 from tests.conftest import MODELS, ROOT
 
 # Run in a fresh interpreter: the test session itself has long imported TensorFlow the ordinary way.
@@ -127,3 +132,16 @@ print(json.dumps({{"digit": int(probabilities.argmax()), "loaded": loaded}}))
 def test_serving_needs_none_of_the_packages_the_serving_image_leaves_out() -> None:
     report = run_fresh("without", WITHOUT)
     assert report == {"digit": 4, "loaded": []}
+
+
+def test_what_tensorflow_writes_to_the_error_descriptor_on_import_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """TensorFlow's C++ start-up messages bypass Python's logging and TF_CPP_MIN_LOG_LEVEL: they become log records
+    (so a JSON log stream stays JSON), and descriptor 2 is the same file again afterwards."""
+    before = os.fstat(2)
+    with caplog.at_level(logging.INFO, logger="app.tf_import"), native_output_logged():
+        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\n\n")
+    assert [r.getMessage() for r in caplog.records] == [
+        "TensorFlow: I0000 port.cc:153] oneDNN custom operations are on."
+    ]
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
