@@ -52,28 +52,6 @@ def import_tensorflow() -> Any:
             return importlib.import_module("tensorflow")
 
 
-@contextmanager
-def native_output_logged() -> Iterator[None]:
-    """TensorFlow's C++ code writes to file descriptor 2 itself while it is imported, before TF_CPP_MIN_LOG_LEVEL
-    applies (absl's messages from before its logging is initialised, such as the note that oneDNN is on). In a JSON
-    log stream those would be lines of plain text, so for the import the descriptor goes to a temporary file, and each
-    line written there is logged through `logging` afterwards."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip():
-                    log.info("TensorFlow: %s", line.strip())
-
-
 def trimmed_import() -> Any:
     placeholders: dict[str, types.ModuleType | None] = dict.fromkeys(SKIPPED_IMPORTS)
     placeholders |= {api_module(name): types.ModuleType(api_module(name)) for name in LAZY_NAMESPACES}
@@ -90,3 +68,41 @@ def trimmed_import() -> Any:
         if getattr(tf, name, None) is placeholders[api_module(name)]:
             setattr(tf, name, lazy_loader.LazyLoader(name, vars(tf), api_module(name)))
     return tf
+
+
+@contextmanager
+def native_output_logged() -> Iterator[None]:
+    """TensorFlow's C++ code writes to file descriptor 2 itself while it is imported, before TF_CPP_MIN_LOG_LEVEL
+    applies (absl's messages from before its logging is initialised, such as the note that oneDNN is on). In a JSON
+    log stream those would be lines of plain text, so for the import the descriptor goes to a temporary file, and each
+    line written there is logged through `logging` afterwards. The import runs on a loader thread while requests are
+    served: the log handlers writing to stderr keep writing to the real one meanwhile, so their lines are neither
+    held back nor re-logged."""
+    sys.stderr.flush()
+    handlers = [handler for handler in stream_handlers() if handler.stream is sys.stderr]
+    with tempfile.TemporaryFile() as captured, open(os.dup(2), "w", buffering=1) as real_stderr:
+        for handler in handlers:
+            handler.setStream(real_stderr)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(real_stderr.fileno(), 2)
+            for handler in handlers:
+                handler.setStream(sys.stderr)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip():
+                    log.info("TensorFlow: %s", line.strip())
+
+
+def stream_handlers() -> list[logging.StreamHandler]:
+    """Every logging handler that writes to a stream, on the root logger and on every named one."""
+    named = [item for item in logging.Logger.manager.loggerDict.values() if isinstance(item, logging.Logger)]
+    return [
+        handler
+        for logger in (logging.getLogger(), *named)
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler)
+    ]

@@ -134,14 +134,26 @@ def test_serving_needs_none_of_the_packages_the_serving_image_leaves_out() -> No
     assert report == {"digit": 4, "loaded": []}
 
 
-def test_what_tensorflow_writes_to_the_error_descriptor_on_import_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_what_tensorflow_writes_to_the_error_descriptor_on_import_is_logged(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """TensorFlow's C++ start-up messages bypass Python's logging and TF_CPP_MIN_LOG_LEVEL: they become log records
-    (so a JSON log stream stays JSON), and descriptor 2 is the same file again afterwards."""
+    (so a JSON log stream stays JSON). A log line written meanwhile (the import runs while requests are served) goes
+    to stderr as it is, and descriptor 2 is the same file again afterwards."""
+    # As in the service: sys.stderr writes to descriptor 2 (pytest's capture gives it a file of its own).
+    monkeypatch.setattr(sys, "stderr", open(2, "w", buffering=1, closefd=False))  # noqa: SIM115
+    access = logging.getLogger("test.access")
+    handler = logging.StreamHandler(sys.stderr)
+    access.addHandler(handler)
     before = os.fstat(2)
-    with caplog.at_level(logging.INFO, logger="app.tf_import"), native_output_logged():
-        os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\n\n")
-    assert [r.getMessage() for r in caplog.records] == [
-        "TensorFlow: I0000 port.cc:153] oneDNN custom operations are on."
-    ]
+    try:
+        with caplog.at_level(logging.INFO, logger="app.tf_import"), native_output_logged():
+            os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\n\n")
+            access.warning("GET /healthz 200")
+    finally:
+        access.removeHandler(handler)
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+    native = [r.getMessage() for r in caplog.records if r.name == "app.tf_import"]
+    assert native == ["TensorFlow: I0000 port.cc:153] oneDNN custom operations are on."]
+    assert capfd.readouterr().err.splitlines() == ["GET /healthz 200"]
