@@ -108,7 +108,12 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     """Float luminance 0-255, with any alpha composited onto a background that contrasts with the ink."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        if not np.isfinite(array).all():
+            raise UndecodableImageError("the image's pixel values include NaN or infinity")
+        # 16-bit samples span 0-65535; a float or 32-bit image's scale is told by its largest value: 0-1 (a float
+        # image's usual one), 0-255 or 0-65535.
+        peak = float(array.max())
+        top = 65535.0 if image.mode.startswith("I;16") or peak > 255 else 255.0 if peak > 1 else 1.0
         return np.clip(array * (255.0 / top), 0, 255)
     if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA", "La", "RGBa"):
         image = image.convert("RGBA")

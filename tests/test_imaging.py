@@ -66,6 +66,7 @@ def test_mnist_format_passes_through_unchanged(seven: np.ndarray) -> None:
         ("GIF", "P", {}),
         ("BMP", "RGB", {}),
         ("TIFF", "L", {}),
+        ("TIFF", "F", {}),
         ("WEBP", "RGB", {"lossless": True}),
     ],
 )
@@ -75,6 +76,8 @@ def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt:
     image = big.convert("I;16") if mode == "I;16" else big.convert(mode)
     if mode == "I;16":
         image = Image.fromarray((np.asarray(big, dtype=np.uint16) * 257).astype(np.uint16))
+    if mode == "F":  # a float image scaled 0-1, as numpy and scientific tools write them
+        image = Image.fromarray(np.asarray(big, dtype=np.float32) / 255)
     result = preprocess(encode(image, fmt, **options))
     assert result.shape == (28, 28) and result.max() == pytest.approx(255, abs=1) and result.min() >= 0
     rows = np.flatnonzero(result.max(axis=1) > 30)
@@ -161,6 +164,12 @@ def test_gif_uses_the_first_frame(seven: np.ndarray, mnist: Mnist) -> None:
 def test_refusals(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         preprocess(data)
+
+
+def test_a_float_image_holding_nan_is_refused_saying_so(seven: np.ndarray) -> None:
+    pixels = np.where(seven > 0, np.nan, 1.0).astype(np.float32)
+    with pytest.raises(UndecodableImageError, match="NaN or infinity"):
+        preprocess(encode(Image.fromarray(pixels), "TIFF"))
 
 
 def test_truncated_png_is_undecodable(seven: np.ndarray) -> None:
