@@ -110,8 +110,8 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         array = np.asarray(image, dtype=np.float32)
         if not np.isfinite(array).all():
             raise UndecodableImageError("the image's pixel values include NaN or infinity")
-        # 16-bit samples span 0-65535; a float or 32-bit image's scale is told by its largest value: 0-1 (a float
-        # image's usual one), 0-255 or 0-65535.
+        # 16-bit samples use their whole range; a float or 32-bit image's scale is told by its largest value: the
+        # unit scale (a float image's usual one), the 8-bit or the 16-bit range.
         peak = float(array.max())
         top = 65535.0 if image.mode.startswith("I;16") or peak > 255 else 255.0 if peak > 1 else 1.0
         return np.clip(array * (255.0 / top), 0, 255)
