@@ -50,7 +50,7 @@ OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) wh
 # A mark is on the sheet when at least this share of its ink is: the sheet's edge, standing out along two of its
 # sides, is an L whose centre lies on the sheet but whose ink does not.
 ON_SHEET_SHARE = 0.5
-LIGHT_INK_SHARE = 0.3  # light ink on a dark ground covers less than this share of the picture
+SHEET_THICKNESS = 0.4  # a sheet's bright part is at least this thick for its length; a stroke is thinner
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
 NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
 # The digit's contrast at this percentile counts as full ink: a pen's pressure varies along a stroke, and its
@@ -105,6 +105,7 @@ SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer 
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
+FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 
 
@@ -121,11 +122,18 @@ def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarra
 
 
 def ink_is_dark(gray: np.ndarray) -> bool:
-    """Dark ink on paper unless the picture is mostly dark with only a small bright part (light strokes on a board
-    or an MNIST-style image): a dark table around a sheet of paper is still dark ink on paper."""
+    """Dark ink on paper unless the picture is mostly dark and its bright part is thin: light strokes on a board,
+    an MNIST-style image. A sheet of paper on a dark table is a thick bright part, so still dark ink on paper."""
     level = np.clip(gray, 0, 255).astype(np.uint8)
-    threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return not (np.median(level) < 128 and (level > threshold).mean() < LIGHT_INK_SHARE)
+    if np.median(level) >= 128:
+        return True
+    _, bright = cv2.threshold(level, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
+    if count < 2:
+        return True
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    thickness = 2 * float(ink_distance(labels == largest).max())
+    return thickness > SHEET_THICKNESS * max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
 
 
 def odd(value: float) -> int:
@@ -235,6 +243,12 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     hull = np.zeros(level.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == largest).astype(np.uint8))), 1)
     if hull.mean() > 0.9 or stats[largest, cv2.CC_STAT_AREA] < 0.15 * level.size:
+        return None
+    # A photographed table has texture and the camera's noise, so its pixels vary; a surround of one exact grey is
+    # a digital image's background (light strokes drawn on black), and what looked like a sheet is the strokes
+    # closed over.
+    table = small[~cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * span + 1,) * 2)).astype(bool)]
+    if table.size and np.mean(table == np.median(table)) > FLAT_TABLE:
         return None
     whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
     margin = odd(SHEET_MARGIN * max(height, width))

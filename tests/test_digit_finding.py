@@ -15,6 +15,7 @@ from app.digit_finding import (
     MAX_MARKS,
     SHEET_BACKGROUND_SPAN,
     background,
+    ink_is_dark,
     sheet_background,
     sheet_mask,
     strongest_marks,
@@ -376,3 +377,58 @@ def test_strongest_marks_keeps_the_digit_and_drops_the_faintest_specks() -> None
     few = np.zeros((50, 50), bool)
     few[10:20, 10:20] = few[30:40, 30:40] = True
     assert (strongest_marks(few, few * 1.0) == few).all()
+
+
+def light_on_black(digit: np.ndarray, side: int, margin: float) -> Image.Image:
+    """An MNIST digit as a drawing app without transparency exports it: white strokes on flat black, cropped to
+    the strokes with `margin` (a share of the digit's size) around them, `side` pixels on the longer side."""
+    rows, cols = np.nonzero(digit)
+    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    pad = round(margin * max(crop.shape))
+    crop = np.pad(crop, pad)
+    scale = side / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    return Image.fromarray(crop).resize(size, Image.Resampling.BICUBIC)
+
+
+# Read right of the first 50 MNIST test digits, a little under what the committed model reads (see
+# docs/preprocessing.md): a canvas of 280 px, as digit-drawing demos use, with a fifth or a tenth of margin, a
+# small export, and a crop to the strokes' edges.
+LIGHT_ON_BLACK = [(280, 0.2, "PNG", 0.96), (280, 0.1, "JPEG", 0.9), (64, 0.1, "PNG", 0.88), (64, 0.0, "PNG", 0.72)]
+
+
+@pytest.mark.parametrize(("side", "margin", "form", "floor"), LIGHT_ON_BLACK)
+def test_light_strokes_on_flat_black_are_read(
+    mnist: Mnist, model: DigitModel, side: int, margin: float, form: str, floor: float
+) -> None:
+    """Light strokes on a flat black ground are the ink, and the strokes closed over are not a sheet of paper."""
+    numbers = range(50)
+    uploads = [encode(light_on_black(mnist.test_images[n], side, margin), form) for n in numbers]
+    probabilities = model.predict(np.stack([preprocess(upload) for upload in uploads]))["probabilities"]
+    assert (probabilities.argmax(axis=1) == mnist.test_labels[list(numbers)]).mean() >= floor
+
+
+def test_a_thin_bright_part_is_light_ink_and_a_thick_one_a_sheet(mnist: Mnist) -> None:
+    """A mostly dark picture is light ink on a dark ground when its bright part is thin, however much of the
+    picture it covers; a sheet of paper on a dark table is thick, however little of the picture it covers."""
+    crops = (np.asarray(light_on_black(digit, 200, 0.0), np.float32) for digit in mnist.test_images[:100])
+    bold = [crop for crop in crops if (crop > 127).mean() > 0.3]  # crops to the strokes, bright on over 30 %
+    # A straight 1 cropped to its edges is a bright bar as thick as a sheet, and stays dark ink.
+    assert len(bold) >= 20 and np.mean([not ink_is_dark(crop) for crop in bold]) >= 0.8
+    rng = np.random.default_rng(3)
+    table = 60 + rng.normal(0, 4, (400, 300))
+    table[150:250, 100:200] = 220  # a small sheet: a twelfth of the photo
+    assert ink_is_dark(table)
+    assert ink_is_dark(np.full((300, 300), 230.0))  # plain paper
+
+
+def test_a_flat_black_surround_is_no_table(mnist: Mnist) -> None:
+    """The sheet is looked for on a photo's textured, noisy table, not around strokes drawn on flat black."""
+    drawing = np.asarray(light_on_black(mnist.test_images[1], 280, 0.1), np.float32)
+    assert sheet_mask(*working_copy(drawing, None)) is None
+    rng = np.random.default_rng(4)
+    photo = 40 + rng.normal(0, 3, (600, 800))  # a plain dark table, and the camera's noise
+    photo[100:500, 200:600] = 215
+    photo = write_digit(photo, mnist.test_images[1], 180, 300, 200)
+    sheet = sheet_mask(*working_copy(photo, None))
+    assert sheet is not None and sheet.mean() > 0.2
