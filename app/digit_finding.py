@@ -50,6 +50,7 @@ OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) wh
 # A mark is on the sheet when at least this share of its ink is: the sheet's edge, standing out along two of its
 # sides, is an L whose centre lies on the sheet but whose ink does not.
 ON_SHEET_SHARE = 0.5
+LIGHT_INK_SHARE = 0.3  # light strokes on a dark ground cover less than this share of the picture, or are thin
 SHEET_THICKNESS = 0.4  # a sheet's bright part is at least this thick for its length; a stroke is thinner
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
 NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
@@ -122,15 +123,16 @@ def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarra
 
 
 def ink_is_dark(gray: np.ndarray) -> bool:
-    """Dark ink on paper unless the picture is mostly dark and its bright part is thin: light strokes on a board,
-    an MNIST-style image. A sheet of paper on a dark table is a thick bright part, so still dark ink on paper."""
+    """Dark ink on paper unless the picture is mostly dark with a small bright part, or a thin one: light strokes on
+    a board, an MNIST-style image, a digit cropped close to its strokes (a third of the picture or more). A sheet of
+    paper on a dark table is a large, thick bright part."""
     level = np.clip(gray, 0, 255).astype(np.uint8)
     if np.median(level) >= 128:
         return True
     _, bright = cv2.threshold(level, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
-    if count < 2:
-        return True
+    if bright.mean() < LIGHT_INK_SHARE:
+        return False
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     thickness = 2 * float(ink_distance(labels == largest).max())
     return thickness > SHEET_THICKNESS * max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
