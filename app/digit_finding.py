@@ -122,6 +122,12 @@ def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarra
     return small, cv2.resize(chroma.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
 
 
+def thickness(part: np.ndarray, box: np.ndarray) -> float:
+    """How thick a connected piece is for its length: twice its deepest distance to what surrounds it, over the
+    longer side of its box (its row of OpenCV's component stats)."""
+    return 2 * float(ink_distance(part).max()) / max(box[cv2.CC_STAT_WIDTH], box[cv2.CC_STAT_HEIGHT])
+
+
 def ink_is_dark(gray: np.ndarray) -> bool:
     """Dark ink on paper unless the picture is mostly dark with a small bright part, or a thin one: light strokes on
     a board, an MNIST-style image, a digit cropped close to its strokes (a third of the picture or more). A sheet of
@@ -134,8 +140,7 @@ def ink_is_dark(gray: np.ndarray) -> bool:
         return False
     _, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    thickness = 2 * float(ink_distance(labels == largest).max())
-    return thickness > SHEET_THICKNESS * max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
+    return thickness(labels == largest, stats[largest]) > SHEET_THICKNESS
 
 
 def odd(value: float) -> int:
@@ -637,9 +642,7 @@ def is_blob(found: np.ndarray) -> bool:
     part = (labels == main).astype(np.uint8)
     hull = cv2.contourArea(cv2.convexHull(cv2.findNonZero(part)))
     solidity = stats[main, cv2.CC_STAT_AREA] / max(hull, 1.0)
-    thickness = 2 * float(ink_distance(part).max())
-    thickness /= max(stats[main, cv2.CC_STAT_WIDTH], stats[main, cv2.CC_STAT_HEIGHT])
-    return thickness > BLOB_THICKNESS and solidity > BLOB_SOLIDITY
+    return thickness(part, stats[main]) > BLOB_THICKNESS and solidity > BLOB_SOLIDITY
 
 
 def has_patch(found: np.ndarray) -> bool:
