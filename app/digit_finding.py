@@ -15,7 +15,10 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
-   a label's letters and far-away marks are dropped."""
+   a label's letters and far-away marks are dropped.
+
+A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
+and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background."""
 
 from __future__ import annotations
 
@@ -108,6 +111,11 @@ SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (o
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
+# A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
+# the sheet's edges and the table). It is looked at again inside a margin of this share of its longer side ...
+CROP_SIDE = WORK_SIDE
+CROP_MARGIN = 0.25
+CROP_SPAN = 0.75  # ... and a digit found spanning this share of its height or width is what it was cropped to
 
 
 def working_copy(gray: np.ndarray, chroma: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -673,6 +681,40 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool
 
     `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
     from a coloured table. A `drawing` (a drawing app's export) has no sheet or table in it to look for."""
+    if max(gray.shape) < CROP_SIDE:
+        cropped = digit_of_a_crop(gray, chroma, drawing)
+        if cropped is not None:
+            return cropped
+    return digit_in(gray, chroma, drawing)
+
+
+def with_margin(image: np.ndarray, share: float) -> np.ndarray:
+    """`image` inside a margin `share` of its longer side wide, at the median level of its border: the background,
+    which a digit cropped close touches only here and there."""
+    pad = max(1, round(share * max(image.shape)))
+    level = float(np.median(border(image)))
+    return cv2.copyMakeBorder(image.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=level)
+
+
+def digit_of_a_crop(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.ndarray | None:
+    """The digit of a picture cropped close to it, or None if the picture is not such a crop. Cropped close, the
+    digit's strokes run along the picture's edges, where the table and the sheet's edge are looked for: so it is
+    looked for with a margin of the picture's own background around it, and taken if it spans most of the
+    picture's height or width, as only a digit the picture was cropped to does."""
+    framed = with_margin(gray, CROP_MARGIN)
+    colour = None if chroma is None else with_margin(chroma, CROP_MARGIN)
+    found = digit_in(framed, colour, drawing)
+    if found is None:
+        return None
+    scale = found.shape[0] / framed.shape[0]  # from the framed picture to the working copy
+    rows, cols = np.nonzero(found)
+    down = np.ptp(rows) + 1 >= CROP_SPAN * gray.shape[0] * scale
+    across = np.ptp(cols) + 1 >= CROP_SPAN * gray.shape[1] * scale
+    return found if down or across else None
+
+
+def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.ndarray | None:
+    """`find_digit` on the picture as it is."""
     small, chroma = working_copy(gray, chroma)
     sheet = None if drawing else sheet_mask(small, chroma)
     found = strokes(small, sheet, None)
