@@ -677,15 +677,27 @@ def is_readable(found: np.ndarray) -> bool:
 
 
 def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False) -> np.ndarray | None:
-    """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size; None for a blank image.
+    """Bright ink on 0 (float, 0-255) holding only the digit's strokes, at working size (of the picture, or of the
+    picture inside a margin: `digit_of_a_crop`); None for a blank image.
 
     `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
     from a coloured table. A `drawing` (a drawing app's export) has no sheet or table in it to look for."""
-    if max(gray.shape) < CROP_SIDE:
+    if max(gray.shape) < CROP_SIDE and marks_span(gray):
         cropped = digit_of_a_crop(gray, chroma, drawing)
         if cropped is not None:
             return cropped
     return digit_in(gray, chroma, drawing)
+
+
+def marks_span(gray: np.ndarray) -> bool:
+    """Do the marks (pixels half the least contrast of ink off the border's level) span CROP_SPAN of the picture's
+    height or width? A digit found there cannot span more than they do, so a picture where they do not is no crop
+    to its digit and is spared the look inside a margin."""
+    marked = np.abs(gray - float(np.median(border(gray)))) > MIN_CONTRAST / 2
+    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
+    if not rows.size:
+        return False
+    return bool(np.ptp(rows) + 1 >= CROP_SPAN * gray.shape[0] or np.ptp(cols) + 1 >= CROP_SPAN * gray.shape[1])
 
 
 def with_margin(image: np.ndarray, share: float) -> np.ndarray:

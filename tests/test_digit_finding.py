@@ -17,6 +17,7 @@ from app.digit_finding import (
     background,
     digit_of_a_crop,
     ink_is_dark,
+    marks_span,
     sheet_background,
     sheet_mask,
     strongest_marks,
@@ -486,9 +487,10 @@ def test_only_a_digit_the_picture_is_cropped_to_is_read_inside_a_margin(mnist: M
     """The margin is for crops: a digit with room around it, a form's box and a blank page are looked at as they
     are."""
     tight = np.asarray(light_on_black(mnist.test_images[0], 64, 0.0), np.float32)
-    assert digit_of_a_crop(tight, None, drawing=False) is not None
+    assert marks_span(tight) and digit_of_a_crop(tight, None, drawing=False) is not None
     roomy = np.asarray(light_on_black(mnist.test_images[0], 280, 0.3), np.float32)
     assert digit_of_a_crop(roomy, None, drawing=False) is None
+    assert not marks_span(roomy)  # so it is not even looked at inside a margin
     box = np.full((120, 300), 235.0)  # a box over four fifths of the picture's height, the digit in it
     box[12:108, 100:103] = box[12:108, 197:200] = box[12:15, 100:200] = box[105:108, 100:200] = 30
     box = write_digit(box, mnist.test_images[1], 25, 115, 70)
