@@ -11,7 +11,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region
    with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
-   on them (a box's sides, a comb's ticks), are removed; a stroke crossing a line keeps its crossing;
+   on them (a box's sides, a comb's ticks), are removed; a stroke crossing a line keeps its crossing (the form's
+   rules, lines, frames, cells and labels, are in app.printed_forms);
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
@@ -24,6 +25,20 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from app.ink_masks import ink_distance, odd
+from app.printed_forms import (
+    SIDE_SPAN,
+    TEXT_WEIGHT,
+    TICK_ASPECT,
+    cells,
+    frames,
+    in_text_row,
+    on_lines,
+    printed_lines,
+    without_frames,
+    written_field,
+)
 
 WORK_SIDE = 400  # the longer side of the working copy, for a picture at least this large
 # A small picture is worked on at twice its size, but at least at MIN_WORK_SIDE: its thin lines and strokes need a
@@ -65,40 +80,6 @@ MIN_PAPER = 40  # the darkest paper (of 255) that dark ink's contrast is taken r
 EDGE = 0.02  # a mark closer than this share of the shorter side to the picture's edge touches it
 EDGE_MARK = 0.25  # a mark touching the picture's edge is a digit only if this share of the shorter side long
 CENTRE_PULL = 0.8  # how much less a component at the picture's edge counts than one in its middle
-LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorter side long
-LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
-# A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
-LINE_ASPECT = 16
-# A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
-# found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
-RIDGE = 2.0
-SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
-SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
-SIDE_WIDTH = 1.5  # a printed side is printed with the line it stands on: at most this much thicker
-# A printed frame covers less than this share of its bounding box (a small box printed thick covers a third of it;
-# a digit's strokes, even a thin 0's, cover more than that, or hold nothing as large as the frame holds).
-FRAME_EXTENT = 0.4
-FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
-FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
-FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
-COMB_SIDES = 2  # a comb under the digit has this many (its base and a tick: a short tick can go unseen)
-FRAME_SIDE = 0.7  # a frame's side runs at least this share of the frame's width (height)
-FRAME_SPAN = 0.3  # a frame the digit touches, or a lone cell's comb, spans this share of the picture or more
-# A form's printed label ("Qty", "Month") is a row of letters: a mark with at least TEXT_ROW others beside it (a gap
-# under TEXT_GAP of the taller one's height), on its line (centres within TEXT_LINE of that height) and of its
-# height (within a factor of TEXT_HEIGHTS) is a letter, and counts TEXT_WEIGHT as much as a mark on its own.
-TEXT_ROW = 2
-TEXT_GAP = 0.8
-TEXT_LINE = 0.4
-TEXT_HEIGHTS = 1.6
-TEXT_WEIGHT = 0.1
-CELL_GAP = 0.02  # printed lines stopping this share of the picture's longer side short of each other close a cell
-SIZEABLE = 0.1  # a mark counting at least this share as much as the strongest one is sizeable
-# A form's printed label stands above what was written: clear paper at least LABEL_GAP of the label's height under
-# it, then a sizeable mark at least LABEL_HEIGHT of its height (the pieces of a broken digit have no such gap).
-LABEL_GAP = 0.2
-LABEL_HEIGHT = 0.5
-TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 MIN_DIGIT = 0.06  # a mark shorter than this share of the picture's shorter side is a speck, too small to read
 NEAR = 0.5  # components within this share of the main component's size (around it) belong to the digit
 MIN_PART = 0.02  # ... if at least this share of its area
@@ -149,10 +130,6 @@ def ink_is_dark(gray: np.ndarray) -> bool:
     _, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return thickness(labels == largest, stats[largest]) > SHEET_THICKNESS
-
-
-def odd(value: float) -> int:
-    return max(3, int(value) | 1)
 
 
 def shrunk(image: np.ndarray) -> np.ndarray:
@@ -268,270 +245,6 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
     margin = odd(SHEET_MARGIN * max(height, width))
     return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
-
-
-def ink_distance(mask: np.ndarray) -> np.ndarray:
-    """Each ink pixel's distance to the nearest background pixel (0 on the background). OpenCV gives the largest
-    float where a mask has no background at all; no distance in a picture exceeds its diagonal, so that is the cap."""
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    return np.minimum(distance, float(np.hypot(*mask.shape)))
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """About the width of the pen's strokes: twice a high percentile of the distance to the nearest background (the
-    thickest parts are the pen's: a form's printed lines, often most of the ink, are thinner)."""
-    distance = ink_distance(mask)
-    inside = distance[distance > 0]
-    return 2.0 * float(np.percentile(inside, 90)) if inside.size else 0.0
-
-
-def axis_segments(
-    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5
-) -> list[tuple[int, int, int, int, bool]]:
-    """Straight segments of the ink at least `length` long, within `tilt` degrees of horizontal or vertical (a
-    probabilistic Hough transform, whose accumulator needs `votes` times `length` points on a line): their end
-    points, and whether each is horizontal."""
-    threshold = max(4, int(votes * length))
-    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold, minLineLength=length, maxLineGap=3)
-    found = []
-    for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
-        angle = np.degrees(np.arctan2(abs(int(y2) - int(y1)), abs(int(x2) - int(x1))))
-        if min(angle, 90 - angle) <= tilt:
-            found.append((int(x1), int(y1), int(x2), int(y2), bool(angle < 45)))
-    return found
-
-
-def along(x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, np.ndarray]:
-    """The rows and columns of the pixels on a segment, from its first end to its second."""
-    count = max(abs(x2 - x1), abs(y2 - y1)) + 1
-    return np.linspace(y1, y2, count).round().astype(int), np.linspace(x1, x2, count).round().astype(int)
-
-
-def segment_width(ridge: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> float:
-    """The ink's typical thickness along a segment: twice the median of `ridge` (the distance to the background,
-    taken at its largest across the segment) along it."""
-    return 2.0 * float(np.median(ridge[along(x1, y1, x2, y2)]))
-
-
-def printed_lines(mask: np.ndarray) -> np.ndarray:
-    """Ruled lines, form boxes and combs: the ink of long straight segments near horizontal or vertical (skew and
-    perspective are allowed) far longer than they are thick, and of the straight sides standing on them (a box's
-    sides, a comb's ticks) printed about as thick as they are. Where a stroke
-    crosses a line, the ink on both sides of it continues across and the crossing stays ink."""
-    binary = mask.astype(np.uint8)
-    distance = ink_distance(binary)
-    pen = stroke_width(mask)
-    across = odd(RIDGE * pen)
-    ridges = {
-        True: cv2.dilate(distance, np.ones((across, 1), np.uint8)),
-        False: cv2.dilate(distance, np.ones((1, across), np.uint8)),
-    }
-    shorter = min(mask.shape)
-    drawn = {True: np.zeros_like(binary), False: np.zeros_like(binary)}  # horizontal, vertical lines
-    widths: list[float] = []
-    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(LINE_SPAN * shorter)), LINE_TILT):
-        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
-        if np.hypot(x2 - x1, y2 - y1) >= LINE_ASPECT * width:
-            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
-            widths.append(width)
-    if not widths:
-        return np.zeros(mask.shape, bool)
-    line_width = float(np.median(widths))
-    long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}
-    side = max(8, int(SIDE_SPAN * shorter))
-    for x1, y1, x2, y2, horizontal in axis_segments(binary, side, SIDE_TILT):
-        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
-        if width <= SIDE_WIDTH * line_width and stands_on(long_lines[not horizontal], x1, y1, x2, y2):
-            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
-    # The probabilistic transform walks along the first angle whose count passes its threshold: with a low one, a
-    # thick side's pixels can start a slanted walk that ends short and uses them up, and the side goes unfound. A
-    # second pass over the ink not yet drawn, with a threshold of the whole length, finds it; it must run from one
-    # line to another (a box's side), since it also finds more of a digit's own straight strokes.
-    unfound = binary & (1 - (drawn[True] | drawn[False]))
-    ends = {h: cv2.dilate(drawn[h], np.ones((5, 5), np.uint8)).astype(bool) for h in drawn}
-    for x1, y1, x2, y2, horizontal in axis_segments(unfound, side, SIDE_TILT, votes=1.0):
-        width = segment_width(ridges[horizontal], x1, y1, x2, y2)
-        if width <= SIDE_WIDTH * line_width and spans_between(ends[not horizontal], x1, y1, x2, y2):
-            draw_line(drawn[horizontal], x1, y1, x2, y2, width)
-    lines = (drawn[True] | drawn[False]) & binary
-    rest = binary & (1 - lines)
-    reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
-    crossed = drawn[True] & closed(rest, (1, reach)) | drawn[False] & closed(rest, (reach, 1))
-    return (lines & (1 - crossed)).astype(bool)
-
-
-def draw_line(canvas: np.ndarray, x1: int, y1: int, x2: int, y2: int, width: float) -> None:
-    """Draws a printed line's segment twice as thick as the line (the segment may run along the line's edge) and a
-    line's width longer at each end (the transform's segments stop short of a blurred line's rounded ends)."""
-    step = np.array([x2 - x1, y2 - y1], float) * width / max(float(np.hypot(x2 - x1, y2 - y1)), 1.0)
-    start = np.round(np.array([x1, y1]) - step).astype(int)
-    end = np.round(np.array([x2, y2]) + step).astype(int)
-    cv2.line(canvas, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), 1, odd(2 * width + 1))
-
-
-def stands_on(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
-    """Whether a segment meets the printed lines across it without passing through them: a box's side ends on its
-    lines and a comb's tick on its base, while a pen's stroke over a line goes on beyond it."""
-    met = np.flatnonzero(lines[along(x1, y1, x2, y2)])
-    return met.size > 0 and not (met[0] > 0 and met[-1] < max(abs(x2 - x1), abs(y2 - y1)))
-
-
-def spans_between(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
-    """Whether a segment runs from one printed line to another (it ends on `lines`), clear of them in between: a
-    box's side."""
-    met = lines[along(x1, y1, x2, y2)]
-    return bool(met[0] and met[-1] and not met.all())
-
-
-def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """`binary` with its gaps across a rectangle of `size` (width, height) filled: where ink continues on both sides."""
-    return np.asarray(cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones(size[::-1], np.uint8)), np.uint8)
-
-
-def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per component: is it surely a printed frame (a hollow one around another sizeable component: a box around the
-    digit); might it be one (sparse and across a good part of the picture: a comb, or a box the digit touches); and
-    might it be a lone cell's comb (sparse and holding another sizeable component from below)?"""
-    x, y, w, h, area = (stats[:, i] for i in range(5))
-    sparse = area / np.maximum(w * h, 1) < FRAME_EXTENT
-    # Between its sides and above its bottom; a box's content is also below its top, a comb's need only reach
-    # down into it (a comb is open at the top).
-    between = (x[None, :] > x[:, None]) & ((x + w)[None, :] < (x + w)[:, None])
-    between &= ((y + h)[None, :] < (y + h)[:, None]) & ((y + h)[None, :] > y[:, None])
-    between &= area[None, :] > FRAME_CONTENT * area[:, None]
-    surely = sparse & (between & (y[None, :] > y[:, None])).any(axis=1)
-    maybe = sparse & ((w > FRAME_SPAN * shape[1]) | (h > FRAME_SPAN * shape[0])) & ~surely
-    comb = sparse & between.any(axis=1) & (w > h) & ~surely  # a cell is wider than its comb's ticks are tall
-    return surely, maybe, comb
-
-
-def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
-    """The straight sides of a frame component (a digit written over its box is part of it): segments nearly
-    parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and how many
-    separate sides there were (a box has four, a comb a base and its ticks; a 7's bar and leg are two)."""
-    height, width = part.shape
-    distance = ink_distance(part)
-    thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
-    shorter = min(height, width)
-    segments = cv2.HoughLinesP(part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=3)
-    drawn = np.zeros_like(part)
-    sides: set[tuple[bool, float]] = set()  # (horizontal, position across it)
-    for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
-        dx, dy = abs(int(x2) - int(x1)), abs(int(y2) - int(y1))
-        horizontal = dx >= FRAME_SIDE * width and dy <= 0.27 * dx
-        if horizontal or (dy >= FRAME_SIDE * height and dx <= 0.27 * dy):
-            cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness)
-            across = (int(y1) + int(y2)) / 2 if horizontal else (int(x1) + int(x2)) / 2
-            sides.add((horizontal, across))
-    # Segments along one thick line lie side by side: a new side starts more than two line widths across.
-    count = 0
-    for direction in (False, True):
-        spots = sorted(a for h, a in sides if h == direction)
-        count += sum(1 for i, a in enumerate(spots) if i == 0 or a - spots[i - 1] > 2 * thickness)
-    return drawn.astype(bool) & part.astype(bool), count
-
-
-def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mask with the sides of its printed frames taken out (what a frame held stays), and where the frames
-    were (a mask of their bounding boxes). A component that might be a frame counts as one when most of it is
-    straight sides, at least FRAME_SIDES of them (COMB_SIDES for a comb holding a mark); a digit's own straight
-    strokes are not."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    surely, maybe, comb = frames(stats[1:], mask.shape)
-    cleaned = mask.copy()
-    boxes = np.zeros(mask.shape, bool)
-    for label in 1 + np.flatnonzero(surely | maybe | comb):
-        x, y, w, h, area = stats[label]
-        part = (labels[y : y + h, x : x + w] == label).astype(np.uint8)
-        lines, sides = frame_lines(part)
-        needed = COMB_SIDES if comb[label - 1] else FRAME_SIDES
-        if surely[label - 1] or (sides >= needed and lines.sum() >= FRAME_SHARE * area):
-            cleaned[y : y + h, x : x + w] &= ~lines
-            boxes[y : y + h, x : x + w] = True
-    return cleaned, boxes
-
-
-def in_text_row(stats: np.ndarray) -> np.ndarray:
-    """Per component: is it a letter of a printed word (a form's label), in a row of marks alike in height? A
-    written digit stands alone, or in pieces of unlike sizes."""
-    x, y, w, h = (stats[:, i].astype(float) for i in range(4))
-    taller = np.maximum(h[:, None], h[None, :])
-    alike = np.minimum(h[:, None], h[None, :]) > taller / TEXT_HEIGHTS
-    level = np.abs((y + h / 2)[:, None] - (y + h / 2)[None, :]) < TEXT_LINE * taller
-    gap = np.maximum(x[None, :] - (x + w)[:, None], x[:, None] - (x + w)[None, :])
-    beside = gap < TEXT_GAP * taller
-    mates = alike & level & beside & ~np.eye(len(h), dtype=bool)
-    return mates.sum(axis=1) >= TEXT_ROW
-
-
-def cells(lines: np.ndarray) -> np.ndarray:
-    """Where printed lines close all around: a form's boxes, whose lines `printed_lines` has already taken out."""
-    # A scan's blur or a bilevel threshold can break a line a few pixels short of the next one.
-    gap = odd(CELL_GAP * max(lines.shape))
-    walls = cv2.dilate(lines.astype(np.uint8), np.ones((gap, gap), np.uint8)).astype(bool)
-    open_space = np.pad(~walls, 1, constant_values=True).astype(np.uint8)
-    cv2.floodFill(open_space, None, (0, 0), 0)  # 4-connected: a diagonal line still closes a cell
-    return open_space[1:-1, 1:-1].astype(bool)
-
-
-def row_bands(tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
-    """Per mark (its top and bottom rows): the index of its band of rows, top down. A band is a run of rows holding
-    marks; clear paper shorter than LABEL_GAP times the band's height does not end it."""
-    order = np.argsort(tops)
-    band = np.zeros(len(tops), int)
-    if not len(tops):
-        return band
-    start, end, index = tops[order[0]], bottoms[order[0]], 0
-    for k in order:
-        if tops[k] - end >= LABEL_GAP * (end - start):
-            start, index = tops[k], index + 1
-        end = max(end, bottoms[k])
-        band[k] = index
-    return band
-
-
-def on_lines(stats: np.ndarray, labels: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Per component: does it touch the printed lines, its middle within their rows (a comb's short tick, what is
-    left of a box's side)?"""
-    rows = np.flatnonzero(lines.any(axis=1))
-    if not rows.size:
-        return np.zeros(len(stats), bool)
-    near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    touching = np.bincount(labels[near_lines], minlength=len(stats) + 1)[1:] > 0
-    return touching & (stats[:, 1] + stats[:, 3] / 2 >= rows[0])
-
-
-def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray) -> np.ndarray:
-    """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
-    at least a side's span tall (a comb's ticks, a box's sides). A mark on the lines (`on_lines`) is not what was
-    written."""
-    label = np.zeros(len(stats), bool)
-    rows = np.flatnonzero(lines.any(axis=1))
-    if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
-        return label
-    y, h = stats[:, 1], stats[:, 3]
-    sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
-    tall = h[sizeable]
-    band = row_bands(y[sizeable], y[sizeable] + tall)
-    written = ~on_the_lines[sizeable]
-    # [i, j]: sizeable mark j was written in a band below mark i's, and is at least LABEL_HEIGHT of i's height.
-    under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
-    label[sizeable] = under.any(axis=1)
-    return label
-
-
-def written_field(
-    stats: np.ndarray, weight: np.ndarray, in_cell: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray | None
-) -> np.ndarray:
-    """Per component: might it be what was written on a form? What a closed cell holds, if it holds a sizeable
-    mark; otherwise, on a scan (where `on_the_lines` is given), whatever is not a printed label. In a photo of a
-    sheet every mark might be: its edges and shadows make lines too."""
-    in_cell = in_cell & (weight >= SIZEABLE * weight.max())
-    if in_cell.any():
-        return in_cell
-    if on_the_lines is not None:
-        return ~printed_labels(stats, weight, lines, on_the_lines)
-    return np.ones(len(stats), bool)
 
 
 def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
