@@ -404,8 +404,8 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool
 
 def marks_span(gray: np.ndarray) -> bool:
     """Do the marks (pixels half the least contrast of ink off the border's level) span CROP_SPAN of the picture's
-    height or width? A digit found there cannot span more than they do, so a picture where they do not is no crop
-    to its digit and is spared the look inside a margin."""
+    height or width? A digit found spans little more than they do (its faint rim), so a picture where they do not
+    is taken for no crop to its digit and is spared the look inside a margin."""
     marked = np.abs(gray - float(np.median(border(gray)))) > MIN_CONTRAST / 2
     rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
     if not rows.size:
