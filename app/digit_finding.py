@@ -119,8 +119,8 @@ def thickness(part: np.ndarray, box: np.ndarray) -> float:
 
 def ink_is_dark(gray: np.ndarray) -> bool:
     """Dark ink on paper unless the picture is mostly dark with a small bright part, or a thin one: light strokes on
-    a board, an MNIST-style image, a digit cropped close to its strokes (a third of the picture or more). A sheet of
-    paper on a dark table is a large, thick bright part."""
+    a board, an MNIST-style image, a digit cropped close to its strokes (its bright part covers much of the picture,
+    but is thin). A sheet of paper on a dark table is a large, thick bright part."""
     level = np.clip(gray, 0, 255).astype(np.uint8)
     if np.median(level) >= 128:
         return True
@@ -407,10 +407,15 @@ def marks_span(gray: np.ndarray) -> bool:
     height or width? A digit found spans little more than they do (its faint rim), so a picture where they do not
     is taken for no crop to its digit and is spared the look inside a margin."""
     marked = np.abs(gray - float(np.median(border(gray)))) > MIN_CONTRAST / 2
-    rows, cols = np.flatnonzero(marked.any(axis=1)), np.flatnonzero(marked.any(axis=0))
+    return spans_most(marked, *gray.shape)
+
+
+def spans_most(mask: np.ndarray, height: float, width: float) -> bool:
+    """Does `mask` reach across CROP_SPAN of `height` or of `width` (in its own pixels)?"""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not rows.size:
         return False
-    return bool(np.ptp(rows) + 1 >= CROP_SPAN * gray.shape[0] or np.ptp(cols) + 1 >= CROP_SPAN * gray.shape[1])
+    return bool(np.ptp(rows) + 1 >= CROP_SPAN * height or np.ptp(cols) + 1 >= CROP_SPAN * width)
 
 
 def with_margin(image: np.ndarray, share: float) -> np.ndarray:
@@ -432,10 +437,7 @@ def digit_of_a_crop(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) 
     if found is None:
         return None
     scale = found.shape[0] / framed.shape[0]  # from the framed picture to the working copy
-    rows, cols = np.nonzero(found)
-    down = np.ptp(rows) + 1 >= CROP_SPAN * gray.shape[0] * scale
-    across = np.ptp(cols) + 1 >= CROP_SPAN * gray.shape[1] * scale
-    return found if down or across else None
+    return found if spans_most(found > 0, gray.shape[0] * scale, gray.shape[1] * scale) else None
 
 
 def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.ndarray | None:
