@@ -11,8 +11,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large pale, unsaturated region
    with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
-   on them (a box's sides, a comb's ticks), are removed; a stroke crossing a line keeps its crossing (the form's
-   rules, lines, frames, cells and labels, are in app.printed_forms);
+   on them (a box's sides, a comb's ticks), are removed, but a lone upright one on a scan is a pen's 1; a stroke
+   crossing a line keeps its crossing (the form's rules, lines, frames, cells and labels, are in
+   app.printed_forms);
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
@@ -466,7 +467,7 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> 
         return None
     threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
     mask = signal > threshold
-    lines = printed_lines(mask)
+    lines = printed_lines(mask, scan=sheet is None)
     mask &= ~lines
     digit = digit_components(mask, signal, sheet, lines)
     if not digit.any():

@@ -14,6 +14,7 @@ LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorte
 LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
 # A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
 LINE_ASPECT = 16
+LONE_LINE_SPAN = 0.8  # a notebook's margin runs down most of the page; an upright pen stroke is a digit's height
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
 # found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
 RIDGE = 2.0
@@ -74,11 +75,12 @@ def segment_width(ridge: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> floa
     return 2.0 * float(np.median(ridge[along(x1, y1, x2, y2)]))
 
 
-def printed_lines(mask: np.ndarray) -> np.ndarray:
+def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     """Ruled lines, form boxes and combs: the ink of long straight segments near horizontal or vertical (skew and
     perspective are allowed) far longer than they are thick, and of the straight sides standing on them (a box's
-    sides, a comb's ticks) printed about as thick as they are. Where a stroke
-    crosses a line, the ink on both sides of it continues across and the crossing stays ink."""
+    sides, a comb's ticks) printed about as thick as they are. Where a stroke crosses a line, the ink on both sides
+    of it continues across and the crossing stays ink. On a `scan`, a lone upright line is a pen's stroke
+    (`without_a_lone_upright`); on a photo of a sheet it is the sheet's edge or a shadow's, and goes."""
     binary = mask.astype(np.uint8)
     distance = ink_distance(binary)
     pen = stroke_width(mask)
@@ -95,7 +97,9 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
         if np.hypot(x2 - x1, y2 - y1) >= LINE_ASPECT * width:
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
             widths.append(width)
-    if not widths:
+    if scan:
+        drawn[False] = without_a_lone_upright(drawn[False], drawn[True], mask.shape[0])
+    if not widths or not (drawn[True].any() or drawn[False].any()):
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
     long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}
@@ -119,6 +123,18 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
     reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
     crossed = drawn[True] & closed(rest, (1, reach)) | drawn[False] & closed(rest, (reach, 1))
     return (lines & (1 - crossed)).astype(bool)
+
+
+def without_a_lone_upright(upright: np.ndarray, across: np.ndarray, height: int) -> np.ndarray:
+    """The upright lines drawn, unless there is one alone, with no line across, shorter than LONE_LINE_SPAN of the
+    picture's `height`: that is a pen's stroke (a 1, a 4's stem). A form's box has two sides and a comb two ticks,
+    standing on a line across them."""
+    if across.any():
+        return upright
+    count, _, stats, _ = cv2.connectedComponentsWithStats(upright, connectivity=8)
+    if count != 2 or stats[1, cv2.CC_STAT_HEIGHT] >= LONE_LINE_SPAN * height:
+        return upright
+    return np.zeros_like(upright)
 
 
 def draw_line(canvas: np.ndarray, x1: int, y1: int, x2: int, y2: int, width: float) -> None:

@@ -338,6 +338,26 @@ def test_ruled_lines_are_removed(mnist: Mnist) -> None:
     assert similarity(lined, alone) > 0.9
 
 
+def test_ones_written_with_a_fine_pen_are_not_taken_for_printed_lines(mnist: Mnist, model: DigitModel) -> None:
+    """The first 40 test 1s, 300 px tall, their strokes thinned as a fine pen writes them: a long, thin upright
+    stroke, which a form's box side also is. Alone on the page, with no line across, it is the digit."""
+    ones = mnist.test_images[mnist.test_labels == 1][:40]
+    fine = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21))
+    read = 0
+    for one in ones:
+        page = np.full((500, 600), 240.0)
+        ink = cv2.resize(one.astype(np.float32) / 255, (300, 300), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        page[100:400, 150:450] *= 1 - 0.85 * cv2.erode(ink, fine)
+        read += is_read(model, encode(Image.fromarray(page.astype(np.uint8)), "PNG"), 1)
+    assert read / len(ones) >= 0.975
+
+
+@pytest.mark.parametrize("seed, number", [(7, 421), (23, 407)])
+def test_a_lone_upright_stroke_on_paper_is_the_digits(mnist: Mnist, model: DigitModel, seed: int, number: int) -> None:
+    """Paper photos of the evaluation sets, a thin 1 and a thin 4, whose upright stroke was taken for a box's side."""
+    assert is_read(model, *evalset_file(mnist, "paper", 500, number, seed))
+
+
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
     """A marker-thick digit filling a corner of a canvas: it is the ink, not a dark table around a pale sheet."""
     five = mnist.test_images[15]
