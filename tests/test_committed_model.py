@@ -16,8 +16,9 @@ from training.evaluation import score
 def test_committed_model_has_the_accuracy_its_metrics_claim(mnist: Mnist, offline_probabilities: np.ndarray) -> None:
     claimed = json.loads((COMMITTED_VERSION / "metrics.json").read_text())
     measured = score(offline_probabilities, mnist.test_labels)
-    assert measured["test_accuracy"] >= 0.994
-    assert abs(measured["test_accuracy"] - claimed["test_accuracy"]) <= 0.0002  # float differences move 2 images
+    float_error = 0.0002  # float differences between machines move up to 2 images
+    assert measured["test_accuracy"] >= 0.996 - float_error
+    assert abs(measured["test_accuracy"] - claimed["test_accuracy"]) <= float_error
     assert claimed["architecture"] == "cnn"
     size = sum(p.stat().st_size for p in COMMITTED_VERSION.rglob("*") if p.is_file())
     assert size < 5_000_000, f"committed version is {size:,} bytes"

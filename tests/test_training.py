@@ -215,11 +215,12 @@ def test_exported_network_is_rewritten_and_computes_the_same(mnist: Mnist) -> No
     kinds = {type(layer).__name__ for layer in folded.layers}
     assert "BatchNormalization" not in kinds and "Dropout" not in kinds and "Conv2D" in kinds
     assert len(folded.layers) == len(model.layers) - 5  # four normalisations folded, one dropout left out
-    # The first block (32 filters on the one-channel image) by pooling phases; the later blocks pool as trained.
+    # The first block (32 filters on the one-channel image) by pooling phases; the later poolings (after the second
+    # block, and into the head's quadrants) as trained.
     first, relu, phase_max = folded.layers[2:5]
     assert first.kernel.shape == (4, 4, 1, 4 * 32) and first.strides == (2, 2)
     assert isinstance(relu, keras.layers.ReLU) and isinstance(phase_max, PhaseMax)
-    assert [type(layer).__name__ for layer in folded.layers].count("MaxPooling2D") == 1
+    assert [type(layer).__name__ for layer in folded.layers].count("MaxPooling2D") == 2
     expected = np.asarray(model(images, training=False))
     np.testing.assert_allclose(np.asarray(folded(images)), expected, atol=2e-5)
     assert expected.argmax(axis=1).tolist() == np.asarray(folded(images)).argmax(axis=1).tolist()

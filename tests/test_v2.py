@@ -273,7 +273,7 @@ def test_bad_requests_get_the_protocol_error(
     ("method", "path"),
     [
         ("POST", "/v2/models/fashion/infer"),
-        ("POST", "/v2/models/mnist/versions/7/infer"),
+        ("POST", "/v2/models/mnist/versions/99/infer"),
         ("GET", "/v2/models/fashion"),
         ("GET", "/v2/models/mnist/versions/9"),
         ("GET", "/v2/models/fashion/ready"),
