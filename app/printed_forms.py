@@ -99,7 +99,7 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
             widths.append(width)
     if scan:
         drawn[False] = without_a_lone_upright(drawn[False], drawn[True], mask.shape[0])
-    if not widths or not (drawn[True].any() or drawn[False].any()):
+    if not (drawn[True].any() or drawn[False].any()):
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
     long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}

@@ -83,8 +83,11 @@ def test_a_cast_shadow_is_not_ink() -> None:
     assert not preprocess(jpeg(paper_photo(np.random.default_rng(0), shadow=True))).any()
 
 
-def write_digit(page: np.ndarray, digit: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+def write_digit(page: np.ndarray, digit: np.ndarray, top: int, left: int, side: int, thinned: int = 0) -> np.ndarray:
+    """`digit` written `side` px tall into `page`; `thinned` narrows its strokes by a disc that wide (a fine pen)."""
     ink = cv2.resize(digit.astype(np.float32) / 255, (side, side), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    if thinned:
+        ink = cv2.erode(ink, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thinned, thinned)))
     written = page.copy()
     written[top : top + side, left : left + side] *= 1 - 0.85 * ink
     return written
@@ -344,12 +347,9 @@ def test_ones_written_with_a_fine_pen_are_not_taken_for_printed_lines(mnist: Mni
     """The first 40 test 1s, 300 px tall, their strokes thinned as a fine pen writes them: a long, thin upright
     stroke, which a form's box side also is. Alone on the page, with no line across, it is the digit."""
     ones = mnist.test_images[mnist.test_labels == 1][:40]
-    fine = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (21, 21))
     read = 0
     for one in ones:
-        page = np.full((500, 600), 240.0)
-        ink = cv2.resize(one.astype(np.float32) / 255, (300, 300), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-        page[100:400, 150:450] *= 1 - 0.85 * cv2.erode(ink, fine)
+        page = write_digit(np.full((500, 600), 240.0), one, 100, 150, 300, thinned=21)
         read += is_read(model, encode(Image.fromarray(page.astype(np.uint8)), "PNG"), 1)
     assert read / len(ones) >= 0.975
 

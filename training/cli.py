@@ -76,8 +76,8 @@ def add_train_command(commands: Any) -> None:
         "--arch",
         choices=ARCHITECTURES,
         default="cnn",
-        help="cnn: small convolutional network, >= 99.6%% (default); mlp: the classic "
-        "Flatten-Dense(512)-Dense(10) tutorial network, about 98%%",
+        help="cnn: small convolutional network with a 'none of these' class (default); mlp: the classic "
+        "Flatten-Dense(512)-Dense(10) tutorial network (their accuracy: docs/training.md)",
     )
     data_dir_option(parser)
     parser.add_argument(

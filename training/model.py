@@ -31,8 +31,8 @@ def conv_bn_relu(filters: int, padding: str = "same") -> list[layers.Layer]:
 
 
 def build_cnn(classes: int = NUM_CLASSES) -> keras.Model:
-    """Three conv blocks (32, 64, 128 filters), a last 2x2 max pooling and a small dense head: about 160 k
-    parameters, sized for a 2-core CPU's training budget and serving cost. With `classes` = NUM_CLASSES + 1 the
+    """Three conv blocks (32, 64, 128 filters), a last 2x2 max pooling and a small dense head, sized for a 2-core
+    CPU's training budget and serving cost. With `classes` = NUM_CLASSES + 1 the
     last class is "none of these" (training.scene_samples.NONE_CLASS).
 
     The second and third convolutions are unpadded: their border positions would mostly see MNIST's empty margin,
