@@ -29,10 +29,9 @@ import numpy as np
 
 from app.ink_masks import ink_distance, odd
 from app.printed_forms import (
-    SIDE_SPAN,
     TEXT_WEIGHT,
-    TICK_ASPECT,
     cells,
+    form_ticks,
     frames,
     in_text_row,
     on_lines,
@@ -267,12 +266,16 @@ def strongest_marks(mask: np.ndarray, signal: np.ndarray) -> np.ndarray:
     return np.isin(labels, strongest)
 
 
-def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray) -> np.ndarray:
+def digit_components(
+    mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray, printed: bool
+) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
-    comes in. `lines` are the printed lines already taken out of `mask`."""
+    comes in. `lines` are the printed lines already taken out of `mask`; frames are looked for where the picture
+    may have them (`printed`)."""
     height, width = mask.shape
-    mask, boxes = without_frames(strongest_marks(mask, signal))
+    mask = strongest_marks(mask, signal)
+    mask, boxes = without_frames(mask) if printed else (mask, np.zeros(mask.shape, bool))
     closed_cells = cells(lines)
     boxes |= closed_cells
     count, labels, stats, centres = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -303,6 +306,9 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     # around a mark off the sheet is no form's.
     in_cell = closed_cells[rows.astype(int), cols.astype(int)] & ~off_sheet
     on_the_lines = on_lines(stats, labels, lines) if sheet is None else None  # only a scan is taken for a form
+    # A comb's tick or what is left of a box's side is the form's: the digit only when nothing else is written.
+    tick = np.zeros(len(stats), bool) if on_the_lines is None else form_ticks(stats, on_the_lines, mask.shape)
+    weight *= np.where(tick, TEXT_WEIGHT, 1.0)
     field = written_field(stats, weight, in_cell, lines, on_the_lines)
     weight *= np.where(field, 1.0, TEXT_WEIGHT)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
@@ -323,11 +329,7 @@ def digit_components(mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | N
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
-    if on_the_lines is not None:  # a comb's tick or a side's stub beside the digit is the form's, not the digit's
-        length = np.maximum(w, h)
-        thin_or_short = (TICK_ASPECT * np.minimum(w, h) < length) | (length < SIDE_SPAN * min(height, width))
-        tick = on_the_lines & thin_or_short
-        keep &= ~(tick & ~tick[main])
+    keep &= ~(tick & ~tick[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 
@@ -445,19 +447,21 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.n
     """`find_digit` on the picture as it is."""
     small, chroma = working_copy(gray, chroma)
     sheet = None if drawing else sheet_mask(small, chroma)
-    found = strokes(small, sheet, None)
+    found = strokes(small, sheet, None, printed=not drawing)
     if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
         # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
         # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
         # blob or a patch too, or all but a speck of them fall below the narrow opening's background).
-        retry = strokes(small, None, SHEET_BACKGROUND_SPAN)
+        retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed=True)
         if retry is not None and is_readable(retry) and not is_blob(retry) and not has_patch(retry):
             return retry
     return found
 
 
-def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> np.ndarray | None:
-    """`find_digit` on the working copy, with the background opening `span` wide (see `contrast`)."""
+def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool) -> np.ndarray | None:
+    """`find_digit` on the working copy, with the background opening `span` wide (see `contrast`). Only paper may
+    have `printed` lines and frames: a drawing app's export has none, and a long straight stroke in it is the
+    digit's."""
     signal, spread = contrast(small, sheet, span)
     if sheet is not None and float(signal.max()) < MIN_CONTRAST:
         # No ink on what looked like a sheet: what looked like the table was the ink (a large, dark digit).
@@ -467,9 +471,9 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> 
         return None
     threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
     mask = signal > threshold
-    lines = printed_lines(mask, scan=sheet is None)
+    lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
     mask &= ~lines
-    digit = digit_components(mask, signal, sheet, lines)
+    digit = digit_components(mask, signal, sheet, lines, printed)
     if not digit.any():
         return None
     # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
@@ -477,8 +481,8 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None) -> 
     top = float(np.percentile(signal[digit], STROKE_CORE))
     around = odd(AROUND * max(digit.shape))
     near = cv2.dilate(digit.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (around, around)))
-    printed = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))
-    keep = near.astype(bool) & ~printed.astype(bool)
+    line_ink = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8))
+    keep = near.astype(bool) & ~line_ink.astype(bool)
     floor = max(threshold, INK_SHARE * top) * 0.5
     found = np.clip((signal - floor) / max(top - floor, 1e-6), 0, 1) * 255.0 * keep
     return found if found.any() else None  # the strokes were all printed lines

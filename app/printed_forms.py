@@ -1,7 +1,7 @@
 """What a form prints around what was written, found in the digit finder's thresholded ink mask: ruled lines, boxes
-and combs (`printed_lines`), frames around the digit (`without_frames`), cells the lines close (`cells`), printed
-words and labels (`in_text_row`, `printed_labels`) and the field written in (`written_field`). Sizes are shares of
-the picture; app.digit_finding weighs the marks with them."""
+and combs (`printed_lines`), frames around the digit (`without_frames`), cells the lines close (`cells`), ticks and
+stubs of sides left on the lines (`form_ticks`), printed words and labels (`in_text_row`, `printed_labels`) and the
+field written in (`written_field`). Sizes are shares of the picture; app.digit_finding weighs the marks with them."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
 FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
 COMB_SIDES = 2  # a comb under the digit has this many (its base and a tick: a short tick can go unseen)
+FRAME_BORDER = 0.15  # a frame's side runs along its bounding box's edge, within this share of its size
 FRAME_SIDE = 0.7  # a frame's side runs at least this share of the frame's width (height)
 FRAME_SPAN = 0.3  # a frame the digit touches, or a lone cell's comb, spans this share of the picture or more
 # A form's printed label ("Qty", "Month") is a row of letters: a mark with at least TEXT_ROW others beside it (a gap
@@ -185,7 +186,8 @@ def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
 def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
     """The straight sides of a frame component (a digit written over its box is part of it): segments nearly
     parallel to an axis and nearly as long as the frame in that direction, drawn as thick as its lines; and how many
-    separate sides there were (a box has four, a comb a base and its ticks; a 7's bar and leg are two)."""
+    separate sides run along its bounding box's edges (a box has four, a comb a base and its end ticks; a 7's bar
+    and leg are two, and a bar across its leg runs through the middle, where no frame has a side)."""
     height, width = part.shape
     distance = ink_distance(part)
     thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
@@ -199,7 +201,9 @@ def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
         if horizontal or (dy >= FRAME_SIDE * height and dx <= 0.27 * dy):
             cv2.line(drawn, (int(x1), int(y1)), (int(x2), int(y2)), 1, thickness)
             across = (int(y1) + int(y2)) / 2 if horizontal else (int(x1) + int(x2)) / 2
-            sides.add((horizontal, across))
+            extent = height if horizontal else width
+            if min(across, extent - 1 - across) <= FRAME_BORDER * extent:
+                sides.add((horizontal, across))
     # Segments along one thick line lie side by side: a new side starts more than two line widths across.
     count = 0
     for direction in (False, True):
@@ -276,6 +280,15 @@ def on_lines(stats: np.ndarray, labels: np.ndarray, lines: np.ndarray) -> np.nda
     near_lines = cv2.dilate(lines.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     touching = np.bincount(labels[near_lines], minlength=len(stats) + 1)[1:] > 0
     return touching & (stats[:, 1] + stats[:, 3] / 2 >= rows[0])
+
+
+def form_ticks(stats: np.ndarray, on_the_lines: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per component: is it a comb's tick or a stub of a box's side the printed lines left? It touches them
+    (`on_lines`) and is thin (TICK_ASPECT times as long as it is wide) or short (under SIDE_SPAN of the picture)."""
+    width, height = stats[:, 2], stats[:, 3]
+    length = np.maximum(width, height)
+    thin = TICK_ASPECT * np.minimum(width, height) < length
+    return on_the_lines & (thin | (length < SIDE_SPAN * min(shape)))
 
 
 def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray) -> np.ndarray:
