@@ -447,12 +447,13 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.n
     """`find_digit` on the picture as it is."""
     small, chroma = working_copy(gray, chroma)
     sheet = None if drawing else sheet_mask(small, chroma)
-    found = strokes(small, sheet, None, printed=not drawing)
+    printed = not drawing  # only paper has printed lines and frames
+    found = strokes(small, sheet, None, printed)
     if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
         # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
         # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
         # blob or a patch too, or all but a speck of them fall below the narrow opening's background).
-        retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed=True)
+        retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
         if retry is not None and is_readable(retry) and not is_blob(retry) and not has_patch(retry):
             return retry
     return found

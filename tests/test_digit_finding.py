@@ -79,6 +79,10 @@ def jpeg(gray: np.ndarray) -> bytes:
     return encode(Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).convert("RGB"), "JPEG", quality=85)
 
 
+def png(gray: np.ndarray) -> bytes:
+    return encode(Image.fromarray(gray.astype(np.uint8)), "PNG")
+
+
 def test_a_cast_shadow_is_not_ink() -> None:
     """An empty sheet in uneven light with a hard-edged shadow has no digit on it (as a blank image has none)."""
     assert not preprocess(jpeg(paper_photo(np.random.default_rng(0), shadow=True))).any()
@@ -277,7 +281,7 @@ def test_ones_standing_on_a_labelled_combs_base_are_read(mnist: Mnist, model: Di
         cv2.putText(comb, "No.", (50, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 30, 3)
         lowest = np.flatnonzero(one.max(axis=1))[-1] / IMAGE_SIDE  # the 1 stands on the base with its lowest ink
         page = write_digit(comb, one, int(218 - lowest * 150), 200, 150)
-        read += is_read(model, encode(Image.fromarray(page.astype(np.uint8)), "PNG"), 1)
+        read += is_read(model, png(page), 1)
     assert read / len(ones) >= 0.95
 
 
@@ -286,7 +290,7 @@ def test_a_seven_with_a_bar_across_its_leg_is_not_a_frame(mnist: Mnist, model: D
     """Test 7s written with a bar across the leg, on a page: three long straight strokes, as a printed box has, but
     the bar and the leg run through the middle of the digit's bounding box, where a frame has no side."""
     page = write_digit(np.full((400, 400), 240.0), mnist.test_images[index], 50, 50, 300)
-    assert is_read(model, encode(Image.fromarray(page.astype(np.uint8)), "PNG"), 7)
+    assert is_read(model, png(page), 7)
 
 
 def drawing(strokes: list[tuple[tuple[int, int], tuple[int, int]]], pen: int) -> bytes:
@@ -418,7 +422,7 @@ def test_ones_written_with_a_fine_pen_are_not_taken_for_printed_lines(mnist: Mni
     read = 0
     for one in ones:
         page = write_digit(np.full((500, 600), 240.0), one, 100, 150, 300, thinned=21)
-        read += is_read(model, encode(Image.fromarray(page.astype(np.uint8)), "PNG"), 1)
+        read += is_read(model, png(page), 1)
     assert read / len(ones) >= 0.975
 
 
@@ -454,7 +458,7 @@ def test_a_speckled_page_keeps_its_digit(mnist: Mnist, model: DigitModel) -> Non
     assert speckles > 10 * MAX_MARKS
     numbers = range(10)
     pages = [speckled_page(mnist.test_images[n], rng) for n in numbers]
-    inputs = np.stack([preprocess(encode(Image.fromarray(p.astype(np.uint8)), "PNG")) for p in pages])
+    inputs = np.stack([preprocess(png(p)) for p in pages])
     assert (model.predict(inputs)["probabilities"].argmax(axis=1) == mnist.test_labels[list(numbers)]).all()
 
 
