@@ -64,6 +64,10 @@ BLOB_CORE = 127  # found ink this strong (of 255) is a patch's core; the faint r
 # inside it, and nowhere in a pen's stroke (where strokes cross or a loop fills, a little of it fits) ...
 PATCH_WIDTHS = 3.0
 PATCH_SHARE = 0.3  # ... over more than this share of the found ink
+# A shadow is fainter than the pen that wrote over it: the narrow opening's strokes are taken only if the darkest
+# tenth of the ink they leave out is fainter than this share of the darkest tenth of the ink they keep. Left-out ink
+# as dark as the kept strokes is the digit's own (a filled loop, a broad stroke), not a shadow.
+SHADOW_SHARE = 0.9
 OFF_SHEET = 0.02  # weight of marks off the sheet (table texture, most often) when choosing the digit
 # A mark is on the sheet when at least this share of its ink is: the sheet's edge, standing out along two of its
 # sides, is an L whose centre lies on the sheet but whose ink does not.
@@ -452,11 +456,27 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.n
     if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
         # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
         # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
-        # blob or a patch too, or all but a speck of them fall below the narrow opening's background).
+        # blob or a patch too, or all but a speck of them fall below the narrow opening's background, or what it
+        # leaves out is as dark as what it keeps).
         retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
-        if retry is not None and is_readable(retry) and not is_blob(retry) and not has_patch(retry):
+        if retry is not None and is_found_without_a_shadow(small, found, retry):
             return retry
     return found
+
+
+def is_found_without_a_shadow(small: np.ndarray, found: np.ndarray, kept: np.ndarray) -> bool:
+    """Is `kept` (the narrow opening's ink) the digit of `found` without a shadow? It is readable, holds no blob
+    or patch itself, and the ink of `found` it leaves out is fainter than its own (SHADOW_SHARE, darkest tenths,
+    over the level of the picture outside `found`)."""
+    if not is_readable(kept) or is_blob(kept) or has_patch(kept):
+        return False
+    left_out = (found > 0) & (kept == 0)
+    if not left_out.any():
+        return True
+    ink = 255.0 - small if ink_is_dark(small) else small
+    ink = ink - float(np.median(ink[found == 0])) if (found == 0).any() else ink
+    darkest_left_out = float(np.percentile(ink[left_out], 90))
+    return darkest_left_out < SHADOW_SHARE * float(np.percentile(ink[kept > 0], 90))
 
 
 def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool) -> np.ndarray | None:

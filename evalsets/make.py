@@ -101,16 +101,24 @@ def digit_items(spec: DigitSet, digits: np.ndarray, labels: np.ndarray, count: i
     return [digit_item(spec, digits[i], labels[i], seed, number) for number, i in enumerate(chosen)]
 
 
-def negative_items(count: int, seed: int) -> list[Item]:
-    index = SET_NAMES.index(NEGATIVES)
+def negative_kinds(count: int, seed: int) -> list[str]:
+    """The kind of each of the negatives set's `count` files, in order."""
     kinds = list(NEGATIVE_KINDS)
     shares = np.asarray(list(NEGATIVE_KINDS.values()))
-    order = np.random.default_rng([seed, index]).choice(len(kinds), size=count, p=shares / shares.sum())
-    items: list[Item] = []
-    for number, k in enumerate(order):
-        data, ext = negative(kinds[k], np.random.default_rng([seed, index, number]))
-        items.append((data, ext, None, kinds[k]))
-    return items
+    order = np.random.default_rng([seed, SET_NAMES.index(NEGATIVES)]).choice(
+        len(kinds), size=count, p=shares / shares.sum()
+    )
+    return [kinds[k] for k in order]
+
+
+def negative_item(kind: str, seed: int, number: int) -> Item:
+    """File `number` of the negatives set: a non-digit of `kind`."""
+    data, ext = negative(kind, np.random.default_rng([seed, SET_NAMES.index(NEGATIVES), number]))
+    return data, ext, None, kind
+
+
+def negative_items(count: int, seed: int) -> list[Item]:
+    return [negative_item(kind, seed, number) for number, kind in enumerate(negative_kinds(count, seed))]
 
 
 def write_set(folder: Path, items: list[Item]) -> None:

@@ -27,7 +27,15 @@ from app.digit_finding import (
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
 from evalsets.inks import sklearn_digits
-from evalsets.make import DIGIT_SETS, chosen_digits, digit_item, make_sets, source_digits
+from evalsets.make import (
+    DIGIT_SETS,
+    chosen_digits,
+    digit_item,
+    make_sets,
+    negative_item,
+    negative_kinds,
+    source_digits,
+)
 from evalsets.score import answer, digit_figures, load_model
 from tests.conftest import COMMITTED_VERSION
 from tests.uploads import encode
@@ -129,6 +137,26 @@ def test_a_shadow_is_not_taken_for_the_digit_when_the_sheet_is_not_found(
     the wide background: alone (a filled wedge thicker than any stroke) or joined to the digit (a patch far
     thicker than the digit's strokes). The digit is read."""
     assert is_read(model, *evalset_file(mnist, "camera", count, number))
+
+
+@pytest.mark.parametrize("seed, number", [(0, 158), (23, 11), (23, 374)])
+def test_ink_as_dark_as_the_strokes_is_not_taken_for_a_shadow(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Paper photos of the evaluation sets (--count 500) of a 6 whose loop the pen filled, a 3 with a heavy top and a
+    6 with a heavy loop: far thicker than the pen, that part was taken for a shadow joined to the digit, and the
+    narrow opening's second look left it out (the 6 read as a 1). It is as dark as the strokes kept, so it is the
+    digit's own, and the digit is read."""
+    assert is_read(model, *evalset_file(mnist, "paper", 500, number, seed))
+
+
+@pytest.mark.parametrize("seed, number", [(0, 278), (11, 278), (11, 428), (23, 323)])
+def test_a_non_digits_patch_does_not_give_way_to_fainter_marks(model: DigitModel, seed: int, number: int) -> None:
+    """Non-digits of the evaluation sets (--count 500) whose first look found a patch, read as not a digit; the
+    narrow opening's second look left the patch out for fainter marks beside it, which read as a digit. What it
+    leaves out is as dark as what it keeps, so it is no shadow, and the first answer stands."""
+    data, *_ = negative_item(negative_kinds(500, seed)[number], seed, number)
+    assert not model.answer(preprocess(data)[None]).is_digit.any()
 
 
 def test_a_markers_strokes_thicker_than_the_narrow_opening_stay_ink() -> None:
