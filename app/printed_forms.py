@@ -31,9 +31,10 @@ COMB_SIDES = 2  # a comb under the digit has this many (its base and a tick: a s
 FRAME_BORDER = 0.15  # a frame's side runs along its bounding box's edge, within this share of its size
 FRAME_SIDE = 0.7  # a frame's side runs at least this share of the frame's width (height)
 FRAME_SPAN = 0.3  # a frame the digit touches, or a lone cell's comb, spans this share of the picture or more
-# A form's printed label ("Qty", "Month") is a row of letters: a mark with at least TEXT_ROW others beside it (a gap
-# under TEXT_GAP of the taller one's height), on its line (centres within TEXT_LINE of that height) and of its
-# height (within a factor of TEXT_HEIGHTS) is a letter, and counts TEXT_WEIGHT as much as a mark on its own.
+# A form's printed label ("Qty", "Month") is a row of letters: a mark in a chain of at least TEXT_ROW others, each
+# beside the next (a gap under TEXT_GAP of the taller one's height), on its line (centres within TEXT_LINE of that
+# height) and of its height (within a factor of TEXT_HEIGHTS), is a letter, and counts TEXT_WEIGHT as much as a mark
+# on its own.
 TEXT_ROW = 2
 TEXT_GAP = 0.8
 TEXT_LINE = 0.4
@@ -234,15 +235,22 @@ def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def in_text_row(stats: np.ndarray) -> np.ndarray:
     """Per component: is it a letter of a printed word (a form's label), in a row of marks alike in height? A
-    written digit stands alone, or in pieces of unlike sizes."""
+    written digit stands alone, or in pieces of unlike sizes. The row is a chain of neighbours, so a word's first
+    and last letters, with one neighbour each, are in it."""
     x, y, w, h = (stats[:, i].astype(float) for i in range(4))
     taller = np.maximum(h[:, None], h[None, :])
     alike = np.minimum(h[:, None], h[None, :]) > taller / TEXT_HEIGHTS
     level = np.abs((y + h / 2)[:, None] - (y + h / 2)[None, :]) < TEXT_LINE * taller
     gap = np.maximum(x[None, :] - (x + w)[:, None], x[:, None] - (x + w)[None, :])
     beside = gap < TEXT_GAP * taller
-    mates = alike & level & beside & ~np.eye(len(h), dtype=bool)
-    return mates.sum(axis=1) >= TEXT_ROW
+    mates = alike & level & beside
+    row = mates.copy()  # [i, j]: j is reached from i through mates, step by step
+    while True:
+        grown = (row.astype(np.uint16) @ mates.astype(np.uint16)) > 0
+        if (grown == row).all():
+            break
+        row = grown
+    return row.sum(axis=1) >= TEXT_ROW + 1
 
 
 def cells(lines: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from app.digit_finding import (
 )
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
+from app.printed_forms import in_text_row
 from evalsets.inks import sklearn_digits
 from evalsets.make import (
     DIGIT_SETS,
@@ -293,6 +294,26 @@ def test_a_boxs_side_left_standing_does_not_outweigh_a_faint_digit(
     """Form boxes of the evaluation sets (--count 500) whose side, thick and dark, the printed-line finder left
     standing beside a faint, thin digit: it outweighed the digit and was read as a 1. A thin or short mark on a
     scan's printed lines is the form's, the digit only when nothing else is written, and the digit is read."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
+def test_a_words_first_and_last_letters_are_in_its_row() -> None:
+    """Four letters of one height in a row ("Year"): each end letter has one neighbour, and is a letter of the word
+    as the middle ones are. A digit in two pieces of unlike heights beside them is not."""
+    year = [(10, 10, 30, 40), (42, 20, 26, 30), (70, 20, 26, 30), (100, 20, 22, 30)]
+    digit = [(200, 10, 30, 25), (205, 36, 20, 40)]
+    stats = np.array([(x, y, w, h, w * h) for x, y, w, h in year + digit])
+    assert in_text_row(stats).tolist() == [True, True, True, True, False, False]
+
+
+@pytest.mark.parametrize("seed, number", [(7, 162), (7, 170), (7, 466)])
+def test_the_end_marks_of_a_printed_row_are_not_taken_for_the_digit(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Form fields of the evaluation sets (--count 500) where the end marks of a printed row, with one neighbour
+    each, were not seen as the row's: the "R" of a label "Room" joined the digit, the "th" of "Month" outweighed a
+    1, a box's side left standing at the end of a row of them was read as a 1. A row is a chain of neighbours, and
+    the digit is read."""
     assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
 
 
