@@ -21,9 +21,13 @@ RIDGE = 2.0
 SIDE_SPAN = 0.08  # a box's side or a comb's tick is at least this share of the picture's shorter side long
 SIDE_TILT = 6  # degrees off the axis a printed side may lie: a scan's skew, not a pen's slant
 SIDE_WIDTH = 1.5  # a printed side is printed with the line it stands on: at most this much thicker
-# A printed frame covers less than this share of its bounding box (a small box printed thick covers a third of it;
-# a digit's strokes, even a thin 0's, cover more than that, or hold nothing as large as the frame holds).
+# A mark that might be a printed frame (a comb, a box the digit touches) covers less than this share of its bounding
+# box (a small box printed thick covers a third of it); a digit's strokes, even a thin 0's, cover more than that.
 FRAME_EXTENT = 0.4
+# A mark around another sizeable one is a printed frame if it covers less than this share of its bounding box: a
+# small scan's box, enlarged, has lines a tenth of its side thick and covers more than FRAME_EXTENT, while a digit's
+# strokes hold nothing as large as a box holds.
+HOLLOW_EXTENT = 0.6
 FRAME_CONTENT = 0.2  # what a box holds has at least this share of the box's own ink
 FRAME_SHARE = 0.5  # a frame the digit touches is mostly straight sides
 FRAME_SIDES = 3  # a frame the digit touches has at least this many separate straight sides
@@ -172,13 +176,14 @@ def frames(stats: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
     digit); might it be one (sparse and across a good part of the picture: a comb, or a box the digit touches); and
     might it be a lone cell's comb (sparse and holding another sizeable component from below)?"""
     x, y, w, h, area = (stats[:, i] for i in range(5))
-    sparse = area / np.maximum(w * h, 1) < FRAME_EXTENT
+    extent = area / np.maximum(w * h, 1)
+    sparse = extent < FRAME_EXTENT
     # Between its sides and above its bottom; a box's content is also below its top, a comb's need only reach
     # down into it (a comb is open at the top).
     between = (x[None, :] > x[:, None]) & ((x + w)[None, :] < (x + w)[:, None])
     between &= ((y + h)[None, :] < (y + h)[:, None]) & ((y + h)[None, :] > y[:, None])
     between &= area[None, :] > FRAME_CONTENT * area[:, None]
-    surely = sparse & (between & (y[None, :] > y[:, None])).any(axis=1)
+    surely = (extent < HOLLOW_EXTENT) & (between & (y[None, :] > y[:, None])).any(axis=1)
     maybe = sparse & ((w > FRAME_SPAN * shape[1]) | (h > FRAME_SPAN * shape[0])) & ~surely
     comb = sparse & between.any(axis=1) & (w > h) & ~surely  # a cell is wider than its comb's ticks are tall
     return surely, maybe, comb

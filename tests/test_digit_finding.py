@@ -26,7 +26,7 @@ from app.digit_finding import (
 )
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
-from app.printed_forms import in_text_row
+from app.printed_forms import frames, in_text_row
 from evalsets.inks import sklearn_digits
 from evalsets.make import (
     DIGIT_SETS,
@@ -315,6 +315,23 @@ def test_the_end_marks_of_a_printed_row_are_not_taken_for_the_digit(
     1, a box's side left standing at the end of a row of them was read as a 1. A row is a chain of neighbours, and
     the digit is read."""
     assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
+def test_a_box_printed_thick_around_a_mark_is_surely_a_frame() -> None:
+    """A box covering 45 % of its bounding box (lines a ninth of its side thick) holding a mark is surely a frame;
+    a filled blob as large, around nothing, is not."""
+    box = (0, 0, 90, 90, int(0.45 * 90 * 90))
+    held = (25, 20, 40, 50, 900)
+    blob = (200, 0, 90, 90, int(0.45 * 90 * 90))
+    surely, _, _ = frames(np.array([box, held, blob]), (300, 400))
+    assert surely.tolist() == [True, False, False]
+
+
+def test_a_small_scans_thick_box_is_taken_out_around_the_digit(mnist: Mnist, model: DigitModel) -> None:
+    """A form box of the evaluation sets (--count 500, seed 11, file 91), scanned at 100 px and enlarged: its lines
+    are a tenth of its side thick, it stayed around the 4, and the two read as a 0. The box is a frame, and the
+    digit is read."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, 91, 11))
 
 
 def test_ones_standing_on_a_labelled_combs_base_are_read(mnist: Mnist, model: DigitModel) -> None:
