@@ -248,11 +248,12 @@ def in_text_row(stats: np.ndarray) -> np.ndarray:
     level = np.abs((y + h / 2)[:, None] - (y + h / 2)[None, :]) < TEXT_LINE * taller
     gap = np.maximum(x[None, :] - (x + w)[:, None], x[:, None] - (x + w)[None, :])
     beside = gap < TEXT_GAP * taller
-    mates = alike & level & beside
-    row = mates.copy()  # [i, j]: j is reached from i through mates, step by step
+    # [i, j]: j is reached from i through mates, step by step. Squaring doubles the steps each time, so a chain of
+    # hundreds of dashes takes a few products (in floats: NumPy multiplies them with BLAS).
+    row = (alike & level & beside).astype(np.float32)
     while True:
-        grown = (row.astype(np.uint16) @ mates.astype(np.uint16)) > 0
-        if (grown == row).all():
+        grown = ((row @ row) > 0).astype(np.float32)
+        if np.array_equal(grown, row):
             break
         row = grown
     return row.sum(axis=1) >= TEXT_ROW + 1

@@ -304,6 +304,8 @@ def test_a_words_first_and_last_letters_are_in_its_row() -> None:
     digit = [(200, 10, 30, 25), (205, 36, 20, 40)]
     stats = np.array([(x, y, w, h, w * h) for x, y, w, h in year + digit])
     assert in_text_row(stats).tolist() == [True, True, True, True, False, False]
+    dashes = np.array([(12 * i, 10, 8, 20, 160) for i in range(MAX_MARKS)])  # a dashed line as long as can be
+    assert in_text_row(dashes).all()
 
 
 @pytest.mark.parametrize("seed, number", [(7, 162), (7, 170), (7, 466)])
