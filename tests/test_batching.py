@@ -328,18 +328,23 @@ def test_http_full_queue_is_503_with_retry_after_and_failure_is_500(gated_server
     live, recorder = gated_server
     recorder.gate.clear()
     upload = {"file": ("d.png", mnist_png(mnist.test_images[0]))}
+    results: list[httpx.Response] = []
+
+    def post() -> None:
+        # A client of its own per thread: threads sharing one client's connections can close each other's socket.
+        with httpx.Client(base_url=live.url, timeout=30) as own:
+            results.append(own.post("/predict", files=upload))
+
     with httpx.Client(base_url=live.url, timeout=30) as client:
-        results: list[httpx.Response] = []
-        threads = [
-            threading.Thread(target=lambda: results.append(client.post("/predict", files=upload))) for _ in range(2)
-        ]
+        threads = [threading.Thread(target=post) for _ in range(2)]
         for thread in threads:
             thread.start()
         engine = live.app.state.service.engine
-        deadline = time.monotonic() + 10
+        assert recorder.entered.wait(30)  # one request is in the model, held at the gate
+        deadline = time.monotonic() + 30
         while engine.pending < 2 and time.monotonic() < deadline:  # one at the gate, one queued: the queue is full
             time.sleep(0.01)
-        assert recorder.entered.is_set() and engine.pending == 2
+        assert engine.pending == 2
         full = client.post("/predict", files=upload)
         assert full.status_code == 503 and full.headers["retry-after"] == "1"
         assert "waiting" in full.json()["detail"]
