@@ -309,7 +309,8 @@ def digit_components(
     # What a form's cell holds, or what stands under its label, is the answer. A cell the table's pattern closes
     # around a mark off the sheet is no form's.
     in_cell = closed_cells[rows.astype(int), cols.astype(int)] & ~off_sheet
-    on_the_lines = on_lines(stats, labels, lines) if sheet is None else None  # only a scan is taken for a form
+    # Only a scan is taken for a form: a photo of a sheet has edges and shadows for lines, a drawing no print at all.
+    on_the_lines = on_lines(stats, labels, lines) if sheet is None and printed else None
     # A comb's tick or what is left of a box's side is the form's: the digit only when nothing else is written.
     tick = np.zeros(len(stats), bool) if on_the_lines is None else form_ticks(stats, on_the_lines, mask.shape)
     weight *= np.where(tick, TEXT_WEIGHT, 1.0)

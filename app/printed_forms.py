@@ -1,7 +1,8 @@
 """What a form prints around what was written, found in the digit finder's thresholded ink mask: ruled lines, boxes
 and combs (`printed_lines`), frames around the digit (`without_frames`), cells the lines close (`cells`), ticks and
-stubs of sides left on the lines (`form_ticks`), printed words and labels (`in_text_row`, `printed_labels`) and the
-field written in (`written_field`). Sizes are shares of the picture; app.digit_finding weighs the marks with them."""
+stubs of sides left on the lines (`form_ticks`), printed words and labels (`in_text_row`, `printed_labels`,
+`caption`) and the field written in (`written_field`). Sizes are shares of the picture; app.digit_finding weighs the
+marks with them."""
 
 from __future__ import annotations
 
@@ -50,6 +51,11 @@ SIZEABLE = 0.1  # a mark counting at least this share as much as the strongest o
 # it, then a sizeable mark at least LABEL_HEIGHT of its height (the pieces of a broken digit have no such gap).
 LABEL_GAP = 0.2
 LABEL_HEIGHT = 0.5
+# On a scan without a form's lines (a comb too faint to find, no box) a heading stands out by place and distance:
+# the first row of sizeable marks, ending in the top CAPTION_ZONE of the picture, with clear paper under it at least
+# as tall as the strongest mark below, which is at least as tall as the heading's marks. A digit's detached top (a
+# 5's flag, a faint 2's arc) is closer to its body than the body is tall.
+CAPTION_ZONE = 1 / 3
 TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 
 
@@ -307,12 +313,12 @@ def form_ticks(stats: np.ndarray, on_the_lines: np.ndarray, shape: tuple[int, in
 
 def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_the_lines: np.ndarray) -> np.ndarray:
     """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
-    at least a side's span tall (a comb's ticks, a box's sides). A mark on the lines (`on_lines`) is not what was
-    written."""
+    at least a side's span tall (a comb's ticks, a box's sides); without them only a `caption` is. A mark on the
+    lines (`on_lines`) is not what was written."""
     label = np.zeros(len(stats), bool)
     rows = np.flatnonzero(lines.any(axis=1))
     if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
-        return label
+        return caption(stats, weight, lines.shape[0])
     y, h = stats[:, 1], stats[:, 3]
     sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
     tall = h[sizeable]
@@ -321,6 +327,23 @@ def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_
     # [i, j]: sizeable mark j was written in a band below mark i's, and is at least LABEL_HEIGHT of i's height.
     under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
     label[sizeable] = under.any(axis=1)
+    return label
+
+
+def caption(stats: np.ndarray, weight: np.ndarray, height: int) -> np.ndarray:
+    """Per component: is it a heading printed at the top of a scan without a form's lines, far above what was
+    written (CAPTION_ZONE)?"""
+    top, tall = stats[:, 1], stats[:, 3]
+    sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
+    first = row_bands(top[sizeable], top[sizeable] + tall[sizeable]) == 0
+    heading, below = sizeable[first], sizeable[~first]
+    label = np.zeros(len(stats), bool)
+    if not below.size:
+        return label
+    written = below[np.argmax(weight[below])]
+    bottom = int((top[heading] + tall[heading]).max())
+    clear = int(top[below].min()) - bottom
+    label[heading] = bottom < CAPTION_ZONE * height and clear >= tall[written] >= tall[heading].max()
     return label
 
 

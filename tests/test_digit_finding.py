@@ -26,7 +26,7 @@ from app.digit_finding import (
 )
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
-from app.printed_forms import frames, in_text_row
+from app.printed_forms import caption, frames, in_text_row
 from evalsets.inks import sklearn_digits
 from evalsets.make import (
     DIGIT_SETS,
@@ -317,6 +317,50 @@ def test_the_end_marks_of_a_printed_row_are_not_taken_for_the_digit(
     1, a box's side left standing at the end of a row of them was read as a 1. A row is a chain of neighbours, and
     the digit is read."""
     assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
+def test_a_heading_is_told_from_a_digits_detached_top() -> None:
+    """A scan without a form's lines: a heading ("Zip", two marks) at the top, clear paper under it taller than the
+    digit below, is a caption; a digit's top arc above its body, nearer to it than the body is tall, is not, nor is
+    a heading's row below the top third of the picture."""
+    weight = np.array([900.0, 600.0, 400.0])
+    heading = np.array([(70, 8, 50, 38, 1200), (125, 17, 28, 27, 600), (110, 122, 30, 44, 500)])
+    assert caption(heading, weight, 270).tolist() == [True, True, False]
+    arc_over_body = np.array([(100, 70, 100, 25, 450), (120, 138, 90, 78, 1100), (108, 165, 32, 37, 200)])
+    assert not caption(arc_over_body, np.array([200.0, 900.0, 110.0]), 400).any()
+    assert not caption(heading, weight, 120).any()
+
+
+def test_a_heading_far_above_a_faint_digit_is_not_taken_for_it(mnist: Mnist, model: DigitModel) -> None:
+    """The first 40 test digits written small, faint and with a fine pen under a bold printed heading, with no lines
+    around them: the heading, more ink than the digit, is a caption, and the digit is read."""
+    rng = np.random.default_rng(3)
+    read = 0
+    for number in range(40):
+        page = np.full((300, 260), 245.0)
+        cv2.putText(page, ("Zip", "Qty", "No", "Age")[number % 4], (15, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.7, 20, 5)
+        ink = cv2.resize(mnist.test_images[number].astype(np.float32) / 255, (90, 90), interpolation=cv2.INTER_CUBIC)
+        ink = cv2.erode(ink.clip(0, 1), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+        page[150:240, 90:180] *= 1 - 0.45 * ink
+        read += is_read(model, png(np.clip(page + rng.normal(0, 2, page.shape), 0, 255)), mnist.test_labels[number])
+    assert read / 40 >= 0.9
+
+
+@pytest.mark.parametrize("set_name, seed, number", [("form", 11, 361), ("form", 11, 491), ("form", 23, 183)])
+def test_a_heading_above_a_comb_too_faint_to_find_is_not_taken_for_the_digit(
+    mnist: Mnist, model: DigitModel, set_name: str, seed: int, number: int
+) -> None:
+    """Form fields of the evaluation sets (--count 500) under a bold label ("Qty", "Zip", "Year") whose comb is too
+    faint or thin for its lines to be found: the label outweighed the digit. It is a caption, and the digit is
+    read."""
+    assert is_read(model, *evalset_file(mnist, set_name, 500, number, seed))
+
+
+def test_a_faint_digits_detached_top_stays_with_it(mnist: Mnist, model: DigitModel) -> None:
+    """A faint 2 on paper (the evaluation sets' paper photos, --count 500, seed 0, file 229) whose top arc is apart
+    from its loop: the arc is at the top of the picture with clear paper under it, but nearer to the loop than the
+    loop is tall, so it is no caption, and the 2 is read."""
+    assert is_read(model, *evalset_file(mnist, "paper", 500, 229))
 
 
 def test_a_box_printed_thick_around_a_mark_is_surely_a_frame() -> None:
