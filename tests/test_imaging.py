@@ -22,6 +22,7 @@ from app.imaging import (
     preprocess,
     saturation,
     sniff_format,
+    soften,
 )
 from app.png_short_path import plain_png_pixels
 from tests.uploads import ODD_PICTURES, encode, mnist_png, paper_jpeg, scaled, transparent_canvas_png
@@ -196,6 +197,16 @@ def test_odd_pictures_give_a_frame_in_mnist_range(picture: Image.Image) -> None:
     frame = preprocess(encode(picture, "PNG"))
     assert frame.shape == (28, 28) and frame.dtype == np.float32
     assert np.isfinite(frame).all() and frame.min() >= 0 and frame.max() <= 255
+
+
+def test_softening_blurs_hard_edges_and_keeps_the_darkest_ink_and_the_centre() -> None:
+    bar = np.zeros((28, 28), dtype=np.float32)
+    bar[6:22, 12:16] = 255.0  # a hard-edged stroke, as a mask leaves it
+    soft = soften(bar)
+    assert soft.dtype == np.float32 and soft.max() == 255.0 and soft.min() >= 0
+    assert 0 < soft[14, 11] < 255 and 0 < soft[14, 12] < 255  # ink beside the edge and at it, in between
+    assert np.allclose(centre_of_mass(soft), centre_of_mass(bar), atol=1e-3)
+    assert not soften(np.zeros((28, 28), dtype=np.float32)).any()
 
 
 def chunk(kind: bytes, body: bytes) -> bytes:
