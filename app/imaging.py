@@ -221,10 +221,12 @@ def is_drawing(image: Image.Image) -> bool:
     return bool(np.asarray(image.convert("RGBA").getchannel("A")).min() < 255)
 
 
-def normalise(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False) -> np.ndarray:
+def normalise(
+    gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool = False, softened: bool = True
+) -> np.ndarray:
     """Grayscale array of any size -> 28x28 float32, bright ink on 0, centred as MNIST digits are (all 0 where no
     ink is found). `chroma` (optional) is each pixel's colour saturation, which tells a sheet of paper from a
-    coloured table; a `drawing` has no sheet to look for."""
+    coloured table; a `drawing` has no sheet to look for; `softened` applies the final blur (`soften`)."""
     if is_mnist_format(gray):
         return gray.astype(np.float32)
     found = find_digit(gray, chroma, drawing)
@@ -234,17 +236,19 @@ def normalise(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool 
     work = normalise_strokes(ink)
     digit = np.clip(np.asarray(resize_longer_side(work, DIGIT_BOX)), 0, None)
     digit = np.minimum(digit * (255.0 / max(float(digit.max()), 1e-6)), 255.0)  # float rounding can pass 255
-    return soften(centre_by_mass(digit))
+    frame = centre_by_mass(digit)
+    return soften(frame) if softened else frame
 
 
-def preprocess(data: bytes, limits: Limits | None = None) -> np.ndarray:
-    """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255."""
+def preprocess(data: bytes, limits: Limits | None = None, softened: bool = True) -> np.ndarray:
+    """Encoded image bytes -> float32 [28, 28], raw pixel scale 0-255, ink 255 (without the final blur when not
+    `softened`: the training job's scene samples are read so)."""
     limits = limits or Limits()
     pixels = plain_png_pixels(data, limits.max_pixels)
     if pixels is not None:
-        return normalise(pixels.astype(np.float32))
+        return normalise(pixels.astype(np.float32), softened=softened)
     image = decode(data, limits)
-    return normalise(to_grayscale(image), saturation(image), is_drawing(image))
+    return normalise(to_grayscale(image), saturation(image), is_drawing(image), softened)
 
 
 def preprocess_files(files: Sequence[bytes], limits: Limits) -> np.ndarray:

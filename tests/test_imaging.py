@@ -209,6 +209,17 @@ def test_softening_blurs_hard_edges_and_keeps_the_darkest_ink_and_the_centre() -
     assert not soften(np.zeros((28, 28), dtype=np.float32)).any()
 
 
+def test_the_blur_is_the_last_step_and_can_be_left_out(seven: np.ndarray) -> None:
+    """The training job reads its scene samples without it; everything else is the same."""
+    plain_grayscale = encode(Image.fromarray(255 - np.asarray(scaled(seven, 64))), "PNG")  # the short path
+    for upload in (plain_grayscale, paper_jpeg(seven, np.random.default_rng(0))):
+        sharp = preprocess(upload, softened=False)
+        np.testing.assert_allclose(preprocess(upload), soften(sharp), atol=1e-3)
+        assert not np.array_equal(preprocess(upload), sharp)
+    mnist_format = mnist_png(seven)
+    np.testing.assert_array_equal(preprocess(mnist_format, softened=False), preprocess(mnist_format))
+
+
 def chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 

@@ -283,6 +283,19 @@ def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:
     assert border.mean() < 10  # dark background, ink centred in the box, as MNIST has it
 
 
+def test_scene_samples_are_read_without_the_served_blur(mnist: Mnist) -> None:
+    """A network trained on blurred scene samples tells far fewer non-digits (docs/training.md)."""
+    from app.imaging import preprocess
+    from training.scene_samples import render, upload
+
+    for task in [(0, mnist.train_images[0]), (1, mnist.train_images[1]), (2, None), (3, None)]:
+        data = upload(5, task)
+        sample = render(5, task)
+        np.testing.assert_array_equal(sample, preprocess(data, softened=False))
+        if sample.any():
+            assert not np.array_equal(sample, preprocess(data))
+
+
 def test_small_originals_are_a_few_pixels_in_few_grey_levels(mnist: Mnist) -> None:
     """A training digit stored small, as other sources keep theirs: its longer side 8-16 pixels, 17 grey levels,
     still the digit (the service reads it back, enlarged and scanned, as the same digit's shape); an empty page stays

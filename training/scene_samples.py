@@ -65,8 +65,8 @@ STREAM = 1000  # offsets the random streams from the evaluation sets' (which num
 Task = tuple[int, np.ndarray | None]  # (number, MNIST digit or None for a non-digit)
 
 
-def render(seed: int, task: Task) -> np.ndarray:
-    """One sample's 28x28 image as the service would see it (all background where no digit is found)."""
+def upload(seed: int, task: Task) -> bytes:
+    """One sample as an encoded image file, as it would be uploaded."""
     number, digit = task
     rng = np.random.default_rng([seed, STREAM, number])
     if digit is None:
@@ -76,7 +76,14 @@ def render(seed: int, task: Task) -> np.ndarray:
     else:
         scene = DIGIT_SCENES[int(rng.integers(len(DIGIT_SCENES)))]
         data, _ = scene(inks.mnist_digit(digit), rng)
-    return preprocess(data)
+    return data
+
+
+def render(seed: int, task: Task) -> np.ndarray:
+    """One sample's 28x28 image as the service would see it (all background where no digit is found), but for the
+    served frame's blur: the network tells a non-digit partly by its hard edges and texture, which the blur takes
+    away; trained on unblurred frames, it reads the blurred ones better."""
+    return preprocess(upload(seed, task), softened=False)
 
 
 def scene_samples(
