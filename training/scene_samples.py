@@ -81,8 +81,8 @@ def upload(seed: int, task: Task) -> bytes:
 
 def render(seed: int, task: Task) -> np.ndarray:
     """One sample's 28x28 image as the service would see it (all background where no digit is found), but for the
-    served frame's blur: the network tells a non-digit partly by its hard edges and texture, which the blur takes
-    away; trained on unblurred frames, it reads the blurred ones better."""
+    served frame's blur: trained on blurred frames, the network tells far fewer non-digits, while trained on
+    unblurred ones it reads the blurred frames better."""
     return preprocess(upload(seed, task), softened=False)
 
 
