@@ -275,6 +275,11 @@ def cells(lines: np.ndarray) -> np.ndarray:
     return open_space[1:-1, 1:-1].astype(bool)
 
 
+def is_sizeable(weight: np.ndarray) -> np.ndarray:
+    """Per component: does it count at least SIZEABLE as much as the strongest one?"""
+    return weight >= SIZEABLE * weight.max()
+
+
 def row_bands(tops: np.ndarray, bottoms: np.ndarray) -> np.ndarray:
     """Per mark (its top and bottom rows): the index of its band of rows, top down. A band is a run of rows holding
     marks; clear paper shorter than LABEL_GAP times the band's height does not end it."""
@@ -315,12 +320,12 @@ def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_
     """Per component: is it a scanned form's printed label, above what was written? A form here has printed lines
     at least a side's span tall (a comb's ticks, a box's sides); without them only a `caption` is. A mark on the
     lines (`on_lines`) is not what was written."""
-    label = np.zeros(len(stats), bool)
     rows = np.flatnonzero(lines.any(axis=1))
     if not rows.size or rows[-1] - rows[0] < SIDE_SPAN * min(lines.shape):
         return caption(stats, weight, lines.shape[0])
+    label = np.zeros(len(stats), bool)
     y, h = stats[:, 1], stats[:, 3]
-    sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
+    sizeable = np.flatnonzero(is_sizeable(weight))
     tall = h[sizeable]
     band = row_bands(y[sizeable], y[sizeable] + tall)
     written = ~on_the_lines[sizeable]
@@ -334,7 +339,7 @@ def caption(stats: np.ndarray, weight: np.ndarray, height: int) -> np.ndarray:
     """Per component: is it a heading printed at the top of a scan without a form's lines, far above what was
     written (CAPTION_ZONE)?"""
     top, tall = stats[:, 1], stats[:, 3]
-    sizeable = np.flatnonzero(weight >= SIZEABLE * weight.max())
+    sizeable = np.flatnonzero(is_sizeable(weight))
     first = row_bands(top[sizeable], top[sizeable] + tall[sizeable]) == 0
     heading, below = sizeable[first], sizeable[~first]
     label = np.zeros(len(stats), bool)
@@ -353,7 +358,7 @@ def written_field(
     """Per component: might it be what was written on a form? What a closed cell holds, if it holds a sizeable
     mark; otherwise, on a scan (where `on_the_lines` is given), whatever is not a printed label. In a photo of a
     sheet every mark might be: its edges and shadows make lines too."""
-    in_cell = in_cell & (weight >= SIZEABLE * weight.max())
+    in_cell = in_cell & is_sizeable(weight)
     if in_cell.any():
         return in_cell
     if on_the_lines is not None:
