@@ -24,6 +24,15 @@ def test_committed_model_has_the_accuracy_its_metrics_claim(mnist: Mnist, offlin
     assert size < 5_000_000, f"committed version is {size:,} bytes"
 
 
+def test_committed_model_confidence_means_what_it_says(mnist: Mnist, offline_probabilities: np.ndarray) -> None:
+    """Trained on smoothed targets, the network is calibrated afterwards (training.calibration): a clear digit is
+    answered with a confidence near 1, and the mean confidence is near the share read right."""
+    confidence = offline_probabilities.max(axis=1)
+    right = offline_probabilities.argmax(axis=1) == mnist.test_labels
+    assert np.median(confidence) > 0.99
+    assert abs(confidence.mean() - right.mean()) < 0.01
+
+
 def test_all_10000_test_pngs_preprocess_to_the_offline_answer(mnist: Mnist, offline_probabilities: np.ndarray) -> None:
     """Every test image saved as PNG and read back through the upload pipeline: >= 99.9 % agreement (in fact all)."""
     from training.evaluation import predict_saved_model

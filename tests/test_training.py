@@ -105,6 +105,7 @@ def test_report_files_are_valid(short_run: tuple[Path, subprocess.CompletedProce
     assert set(metrics["per_class"]) == {str(d) for d in range(10)}
     assert metrics["seed"] == 7 and metrics["epochs"] == 1 and len(metrics["data_checksums_sha256"]) == 4
     assert metrics["config"]["non_digits"] == 60 and 0 <= metrics["digit_score"]["test_digits_flagged"] <= 1
+    assert metrics["config"]["label_smoothing"] == 0.1 and metrics["temperature"] > 0
     assert {"tensorflow", "keras"} <= set(metrics["versions"])
     for name in REPORT_PICTURES:
         with Image.open(version / name) as picture:
@@ -263,7 +264,36 @@ def test_sample_counts_are_checked_before_training(tmp_path: Path) -> None:
     assert negative.returncode == 2 and "--non-digits" in negative.stderr
     tutorial = run_cli("--arch", "mlp", "--non-digits", "10", "--output", str(tmp_path))
     assert tutorial.returncode == 2 and "needs --arch cnn" in tutorial.stderr
+    whole = run_cli("--label-smoothing", "1", "--output", str(tmp_path))
+    assert whole.returncode == 2 and "--label-smoothing" in whole.stderr
+    smoothed_tutorial = run_cli("--arch", "mlp", "--label-smoothing", "0.1", "--output", str(tmp_path))
+    assert smoothed_tutorial.returncode == 2 and "needs --arch cnn" in smoothed_tutorial.stderr
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+def test_training_targets_smooth_the_digits_and_keep_a_non_digit_certain() -> None:
+    from training.train import training_targets
+
+    targets = training_targets(np.array([3, 10, 0]), 11, 0.1)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(targets[0, 3], 0.91, rtol=1e-6)
+    np.testing.assert_allclose(targets[0, [0, 1, 2, 4, 5, 6, 7, 8, 9]], 0.01, rtol=1e-6)
+    assert targets[0, 10] == 0 and targets[2, 10] == 0
+    np.testing.assert_array_equal(targets[1], np.eye(11)[10])
+    np.testing.assert_array_equal(training_targets(np.array([3, 10]), 11, 0.0), np.eye(11)[[3, 10]])
+
+
+def test_temperature_is_fitted_to_the_answers_likelihood() -> None:
+    """Labels drawn from softmax(logits / 2.5) are most likely under a temperature near 2.5; the fit ignores the
+    "none of these" column."""
+    from training.calibration import fit_temperature
+
+    rng = np.random.default_rng(11)
+    logits = rng.normal(0, 6, (20_000, 11)).astype(np.float32)
+    scaled = np.exp(logits[:, :10] / 2.5)
+    labels = np.array([rng.choice(10, p=row / row.sum()) for row in scaled])
+    assert abs(fit_temperature(logits, labels) - 2.5) < 0.15
+    assert fit_temperature(logits[:0], labels[:0]) == 1.0
 
 
 def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:

@@ -126,6 +126,21 @@ def add_train_command(commands: Any) -> None:
         "network learns a 'none of these' class and the export has a digit_score output (default 4000 for cnn, 0 "
         "for mlp, which cannot have one)",
     )
+    parser.add_argument(
+        "--label-smoothing",
+        type=share,
+        metavar="S",
+        help="the share of each digit's training target spread over the ten digits; the exported probabilities "
+        "are recalibrated afterwards by a temperature fitted on held-out digits (default 0.1 for cnn, 0 for mlp)",
+    )
+
+
+def share(text: str) -> float:
+    """A share from 0 up to, not including, 1 (argparse turns the ValueError into a usage error)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise ValueError(text)
+    return value
 
 
 def count(text: str) -> int:
@@ -157,6 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
         validation_size=args.validation_size,
         scene_digits=args.scene_digits if args.scene_digits is not None else defaults["scene_digits"],
         non_digits=args.non_digits if args.non_digits is not None else defaults["non_digits"],
+        label_smoothing=args.label_smoothing if args.label_smoothing is not None else defaults["label_smoothing"],
     )
     result = train(config, data)
     m = result.metrics
@@ -220,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "train" and args.arch == "mlp" and args.non_digits:
         parser.error("--non-digits needs --arch cnn: the mlp is the tutorial network, without a 'none of these' class")
+    if args.command == "train" and args.arch == "mlp" and args.label_smoothing:
+        parser.error("--label-smoothing needs --arch cnn: the mlp has no logits to calibrate the smoothing away")
     runner = {"train": run_train, "evaluate": run_evaluate, "canary": run_canary}[args.command]
     try:
         return runner(args)

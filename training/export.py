@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
+from app.contract import INPUT_NAME, OUTPUT_NAME, SIGNATURE_NAME, version_numbers
 from training.canary import canary_sample, write_canary
 
 if TYPE_CHECKING:
@@ -42,10 +42,10 @@ def check_writable(output: Path) -> None:
         raise OutputError(f"{output}: output folder is not writable ({error.strerror or error})") from None
 
 
-def write_saved_model(model: keras.Sequential, path: Path) -> None:
+def write_saved_model(model: keras.Sequential, path: Path, temperature: float = 1.0) -> None:
     """Export the serving signature: raw pixels float32 [N, 28, 28] (0-255) -> probabilities float32 [N, 10] (and,
     for a network with a "none of these" class, digit_score float32 [N]), computed by the network as
-    training.folding prepares it for inference."""
+    training.folding prepares it for inference, the digits' logits divided by `temperature`."""
     import keras  # TensorFlow loads only when a model is written
     import tensorflow as tf
 
@@ -57,29 +57,35 @@ def write_saved_model(model: keras.Sequential, path: Path) -> None:
     archive.track(network)
     archive.add_endpoint(
         name=SIGNATURE_NAME,
-        fn=serving_function(network),
+        fn=serving_function(network, temperature),
         input_signature=[tf.TensorSpec(shape=(None, 28, 28), dtype=tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(path), verbose=False)
 
 
-def serving_function(network: keras.Sequential) -> Callable[[Any], dict[str, Any]]:
-    """The signature's outputs from the network's: its softmax as it is, or, with a "none of these" class, the
-    digits' probabilities and the digit score from the logits before the softmax."""
-    from training.model import digit_outputs
-
-    if network.output_shape[-1] == NUM_CLASSES:
-        return lambda images: {OUTPUT_NAME: network(images, training=False)}
+def logits_of(network: keras.Sequential) -> Callable[[Any], Any] | None:
+    """The network up to its "logits" layer, or None for a network whose last layer is its softmax (the mlp)."""
     names = [layer.name for layer in network.layers]
+    if "logits" not in names:
+        return None
     to_logits = network.layers[: names.index("logits") + 1]
 
-    def outputs(images: Any) -> dict[str, Any]:
+    def logits(images: Any) -> Any:
         for layer in to_logits:
             images = layer(images, training=False)
-        probabilities, digit_score = digit_outputs(images)
-        return {OUTPUT_NAME: probabilities, DIGIT_SCORE_NAME: digit_score}
+        return images
 
-    return outputs
+    return logits
+
+
+def serving_function(network: keras.Sequential, temperature: float = 1.0) -> Callable[[Any], dict[str, Any]]:
+    """The signature's outputs from the network's logits (training.model.digit_outputs), or its softmax as it is."""
+    from training.model import digit_outputs
+
+    logits = logits_of(network)
+    if logits is None:
+        return lambda images: {OUTPUT_NAME: network(images, training=False)}
+    return lambda images: digit_outputs(logits(images), temperature)
 
 
 def export_version(
@@ -87,13 +93,14 @@ def export_version(
     output: Path,
     write_report: Callable[[Path], None],
     canary: tuple[np.ndarray, np.ndarray] | None = None,
+    temperature: float = 1.0,
 ) -> Path:
-    """Write model, report and canary (from the test `(images, labels)`, when given) to a temporary folder, then
-    rename it to the next free version; return that path."""
+    """Write model (its digits' logits divided by `temperature`), report and canary (from the test `(images,
+    labels)`, when given) to a temporary folder, then rename it to the next free version; return that path."""
     check_writable(output)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=output))
     try:
-        write_saved_model(model, staging)
+        write_saved_model(model, staging, temperature)
         if canary is not None:
             write_canary(staging, *canary_sample(*canary))
         write_report(staging)

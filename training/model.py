@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from app.contract import NUM_CLASSES
+from app.contract import DIGIT_SCORE_NAME, NUM_CLASSES, OUTPUT_NAME
 from training.architectures import Arch
 
 
@@ -71,13 +71,17 @@ def build_model(arch: Arch, none_class: bool) -> keras.Model:
     return build_mlp() if arch == "mlp" else build_cnn(NUM_CLASSES + int(none_class))
 
 
-def digit_outputs(logits: Any) -> tuple[Any, Any]:
-    """Logits over the digits and "none of these" -> (the digits' probabilities, renormalised over the digits
-    alone so that existing clients keep 10 that sum to 1; the probability that the image shows a digit at all).
-    The digit score is 1 - P(none) computed from the logits, which stays exact where P(none) rounds to 1."""
+def digit_outputs(logits: Any, temperature: float = 1.0) -> dict[str, Any]:
+    """Logits over the digits (and "none of these") -> the signature's outputs. The digits' probabilities are a
+    softmax of their logits divided by `temperature` (training.calibration), over the digits alone so that existing
+    clients keep 10 that sum to 1. With a "none of these" class, the digit score is the probability that the image
+    shows a digit at all, 1 - P(none) from the logits as trained (its targets are never smoothed), computed so that it
+    stays exact where P(none) rounds to 1."""
     digits = logits[:, :NUM_CLASSES]
-    none = logits[:, NUM_CLASSES]
-    return ops.softmax(digits, axis=-1), ops.sigmoid(ops.logsumexp(digits, axis=-1) - none)
+    outputs = {OUTPUT_NAME: ops.softmax(digits if temperature == 1.0 else digits / temperature, axis=-1)}
+    if logits.shape[-1] > NUM_CLASSES:
+        outputs[DIGIT_SCORE_NAME] = ops.sigmoid(ops.logsumexp(digits, axis=-1) - logits[:, NUM_CLASSES])
+    return outputs
 
 
 def augmenter(seed: int) -> keras.Sequential:

@@ -15,17 +15,32 @@ import tensorflow as tf
 
 from app.contract import DIGIT_SCORE_NAME, INPUT_NAME, NOT_A_DIGIT_BELOW, NUM_CLASSES, OUTPUT_NAME, SIGNATURE_NAME
 from training.architectures import Arch
+from training.calibration import fit_temperature
 from training.data import Mnist, load_mnist
 from training.evaluation import score
-from training.export import check_writable, export_version, serving_function
+from training.export import check_writable, export_version, logits_of, serving_function
 from training.model import augmenter, build_model
 from training.report import write_metrics, write_pictures
 from training.scene_samples import NONE_CLASS, scene_samples
 
 # Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cnn": {"epochs": 12, "learning_rate": 2e-3, "augment": True, "scene_digits": 3600, "non_digits": 4000},
-    "mlp": {"epochs": 10, "learning_rate": 1e-3, "augment": False, "scene_digits": 0, "non_digits": 0},
+    "cnn": {
+        "epochs": 12,
+        "learning_rate": 2e-3,
+        "augment": True,
+        "scene_digits": 3600,
+        "non_digits": 4000,
+        "label_smoothing": 0.1,
+    },
+    "mlp": {
+        "epochs": 10,
+        "learning_rate": 1e-3,
+        "augment": False,
+        "scene_digits": 0,
+        "non_digits": 0,
+        "label_smoothing": 0.0,
+    },
 }
 # Scene digits and non-digits made from the validation images, for the per-epoch curves and the report's figures.
 VALIDATION_SAMPLES = 300
@@ -45,6 +60,7 @@ class TrainConfig:
     validation_size: int = 5000
     scene_digits: int = 0  # training digits also drawn into photos, scans and forms (training.scene_samples)
     non_digits: int = 0  # generated non-digits: with any, the network learns a "none of these" class
+    label_smoothing: float = 0.0  # the share of a digit's target spread over the ten digits (training_targets)
 
 
 @dataclass(frozen=True)
@@ -69,10 +85,21 @@ def split_training_data(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, n
     return images[:cut], labels[:cut], images[cut:], labels[cut:]
 
 
+def training_targets(labels: np.ndarray, classes: int, smoothing: float) -> np.ndarray:
+    """One-hot targets, a digit's smoothed: `smoothing` of it spread evenly over the ten digits. The network then
+    stops pushing the logits of digits it already reads apart, and learns shapes MNIST's easy digits do not need
+    (other writers' digits read better). A non-digit's target stays certain, so the digit score keeps its meaning
+    at the contract's threshold."""
+    targets = keras.utils.to_categorical(labels, classes)
+    digits = labels < NUM_CLASSES
+    targets[digits, :NUM_CLASSES] = targets[digits, :NUM_CLASSES] * (1 - smoothing) + smoothing / NUM_CLASSES
+    return targets
+
+
 def training_dataset(images: np.ndarray, labels: np.ndarray, classes: int, config: TrainConfig) -> tf.data.Dataset:
-    """Shuffled batches of raw pixels and one-hot labels, randomly transformed when `augment` is on."""
-    one_hot = keras.utils.to_categorical(labels, classes)
-    dataset = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), one_hot))
+    """Shuffled batches of raw pixels and targets (training_targets), randomly transformed when `augment` is on."""
+    targets = training_targets(labels, classes, config.label_smoothing)
+    dataset = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), targets))
     dataset = dataset.shuffle(len(images), seed=config.seed).batch(config.batch_size)
     if config.augment:
         augment = augmenter(config.seed)
@@ -126,11 +153,27 @@ def describe(config: TrainConfig, data: Mnist, model: keras.Model, history: dict
     }
 
 
-def predict_outputs(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> dict[str, np.ndarray]:
+def predict_outputs(
+    model: keras.Model, images: np.ndarray, temperature: float = 1.0, batch_size: int = 1000
+) -> dict[str, np.ndarray]:
     """The serving signature's outputs of the trained network, computed as the export computes them."""
-    outputs = serving_function(model)
+    outputs = serving_function(model, temperature)
     batches = [outputs(tf.constant(images[i : i + batch_size], tf.float32)) for i in range(0, len(images), batch_size)]
     return {name: np.concatenate([np.asarray(b[name]) for b in batches]) for name in batches[0]}
+
+
+def calibrated_temperature(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    """The temperature fitted on the held-out digits among `images` (training.calibration); 1.0 for a network
+    without separate logits (the mlp, trained on hard targets)."""
+    logits = logits_of(model)
+    digits = labels < NUM_CLASSES
+    if logits is None or not digits.any():
+        return 1.0
+    held_out = images[digits].astype(np.float32)
+    values = np.concatenate(
+        [np.asarray(logits(held_out[i : i + batch_size])) for i in range(0, len(held_out), batch_size)]
+    )
+    return fit_temperature(values, labels[digits])
 
 
 def digit_score_figures(
@@ -168,11 +211,16 @@ def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
     )
     seconds = time.monotonic() - started
 
-    test = predict_outputs(model, data.test_images)
+    temperature = calibrated_temperature(
+        model, np.concatenate([val_x, val_scenes_x]), np.concatenate([val_y, val_scenes_y])
+    )
+    test = predict_outputs(model, data.test_images, temperature)
     probabilities = test[OUTPUT_NAME]
     metrics = {**describe(config, data, model, history, seconds), **score(probabilities, data.test_labels)}
+    metrics["temperature"] = temperature
     if DIGIT_SCORE_NAME in test:
-        metrics["digit_score"] = digit_score_figures(test, predict_outputs(model, val_scenes_x), val_scenes_y)
+        validation = predict_outputs(model, val_scenes_x, temperature)
+        metrics["digit_score"] = digit_score_figures(test, validation, val_scenes_y)
 
     def write_report(folder: Path) -> None:
         write_metrics(folder, metrics)
@@ -187,5 +235,6 @@ def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
             probabilities.argmax(axis=1),
         )
 
-    version_dir = export_version(model, config.output, write_report, canary=(data.test_images, data.test_labels))
+    canary = (data.test_images, data.test_labels)
+    version_dir = export_version(model, config.output, write_report, canary=canary, temperature=temperature)
     return TrainResult(version_dir, metrics)
