@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,9 @@ def split_training_data(data: Mnist, config: TrainConfig) -> tuple[np.ndarray, n
 
 
 def training_targets(labels: np.ndarray, classes: int, smoothing: float) -> np.ndarray:
-    """One-hot targets, a digit's smoothed: `smoothing` of it spread evenly over the ten digits. The network then
-    stops pushing the logits of digits it already reads apart, and learns shapes MNIST's easy digits do not need
-    (other writers' digits read better). A non-digit's target stays certain, so the digit score keeps its meaning
-    at the contract's threshold."""
+    """One-hot targets, a digit's smoothed: `smoothing` of it spread evenly over the ten digits, a target the network
+    can reach instead of one it approaches by ever larger logits (docs/training.md has what it changes). A
+    non-digit's target stays certain, so the digit score keeps its meaning at the contract's threshold."""
     targets = keras.utils.to_categorical(labels, classes)
     digits = labels < NUM_CLASSES
     targets[digits, :NUM_CLASSES] = targets[digits, :NUM_CLASSES] * (1 - smoothing) + smoothing / NUM_CLASSES
@@ -153,26 +153,25 @@ def describe(config: TrainConfig, data: Mnist, model: keras.Model, history: dict
     }
 
 
-def predict_outputs(
-    model: keras.Model, images: np.ndarray, temperature: float = 1.0, batch_size: int = 1000
-) -> dict[str, np.ndarray]:
+def in_batches(function: Callable[[Any], Any], images: np.ndarray, batch_size: int = 1000) -> list[Any]:
+    """`function` of the images, a batch at a time (float32 tensors), so a large set never fills memory at once."""
+    return [function(tf.constant(images[i : i + batch_size], tf.float32)) for i in range(0, len(images), batch_size)]
+
+
+def predict_outputs(model: keras.Model, images: np.ndarray, temperature: float = 1.0) -> dict[str, np.ndarray]:
     """The serving signature's outputs of the trained network, computed as the export computes them."""
-    outputs = serving_function(model, temperature)
-    batches = [outputs(tf.constant(images[i : i + batch_size], tf.float32)) for i in range(0, len(images), batch_size)]
+    batches = in_batches(serving_function(model, temperature), images)
     return {name: np.concatenate([np.asarray(b[name]) for b in batches]) for name in batches[0]}
 
 
-def calibrated_temperature(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+def calibrated_temperature(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     """The temperature fitted on the held-out digits among `images` (training.calibration); 1.0 for a network
     without separate logits (the mlp, trained on hard targets)."""
     logits = logits_of(model)
     digits = labels < NUM_CLASSES
     if logits is None or not digits.any():
         return 1.0
-    held_out = images[digits].astype(np.float32)
-    values = np.concatenate(
-        [np.asarray(logits(held_out[i : i + batch_size])) for i in range(0, len(held_out), batch_size)]
-    )
+    values = np.concatenate([np.asarray(batch) for batch in in_batches(logits, images[digits])])
     return fit_temperature(values, labels[digits])
 
 
@@ -205,15 +204,12 @@ def train(config: TrainConfig, data: Mnist | None = None) -> TrainResult:
     dataset = training_dataset(np.concatenate([train_x, extra_x]), np.concatenate([train_y, extra_y]), classes, config)
     model = compile_model(config, steps=config.epochs * int(dataset.cardinality()))
 
+    held_out_x, held_out_y = np.concatenate([val_x, val_scenes_x]), np.concatenate([val_y, val_scenes_y])
     started = time.monotonic()
-    history = fit(
-        model, dataset, np.concatenate([val_x, val_scenes_x]), np.concatenate([val_y, val_scenes_y]), config.epochs
-    )
+    history = fit(model, dataset, held_out_x, held_out_y, config.epochs)
     seconds = time.monotonic() - started
 
-    temperature = calibrated_temperature(
-        model, np.concatenate([val_x, val_scenes_x]), np.concatenate([val_y, val_scenes_y])
-    )
+    temperature = calibrated_temperature(model, held_out_x, held_out_y)
     test = predict_outputs(model, data.test_images, temperature)
     probabilities = test[OUTPUT_NAME]
     metrics = {**describe(config, data, model, history, seconds), **score(probabilities, data.test_labels)}
