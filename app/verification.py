@@ -1,10 +1,10 @@
 """Is a loaded version good enough to take traffic? Two checks, both on what the model computes.
 
 The contract: probe images give probabilities [N, 10] in [0, 1] with rows summing to 1 (and, when the signature has
-it, a digit score [N] in [0, 1]). The canary: the version's own `assets.extra/canary.npz`, written at export, holds
-some MNIST test images and the probabilities the trained model gave them; replayed here, every answer (argmax) must be
-the same and no probability may move by more than CANARY_TOLERANCE. A version without a canary (another tool's
-export) is checked on the contract alone.
+it, a digit score [N] in [0, 1]), each within SUM_TOLERANCE for rounding. The canary: the version's own
+`assets.extra/canary.npz`, written at export, holds some MNIST test images and the probabilities the trained model
+gave them; replayed here, every answer (argmax) must be the same and no probability may move by more than
+CANARY_TOLERANCE. A version without a canary (another tool's export) is checked on the contract alone.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def contract_problem(outputs: dict[str, np.ndarray], count: int) -> str | None:
     if np.abs(sums - 1).max() > SUM_TOLERANCE:
         return f"probability rows sum to {float(sums.min()):.4f}..{float(sums.max()):.4f}, not 1"
     score = outputs.get(DIGIT_SCORE_NAME)
-    valid_score = score is None or (score.shape == (count,) and bool(((score >= 0) & (score <= 1)).all()))
+    valid_score = score is None or (
+        score.shape == (count,) and bool(((score >= 0) & (score <= 1 + SUM_TOLERANCE)).all())
+    )
     if not valid_score:
         return f"{DIGIT_SCORE_NAME} is not [{count}] values in [0, 1]"
     return None

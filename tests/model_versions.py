@@ -1,5 +1,6 @@
 """Version folders for the repository's tests, made from the committed model: good copies, a re-export with disturbed
-weights (its canary fails), a SavedModel with another signature, damaged and half-copied folders."""
+weights (its canary fails), one whose digit score rounds past 1, a SavedModel with another signature, damaged and
+half-copied folders."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.contract import CANARY_FILE, SIGNATURE_NAME
+from app.contract import CANARY_FILE, DIGIT_SCORE_NAME, INPUT_NAME, SIGNATURE_NAME
 from tests.conftest import COMMITTED_VERSION
 
 
@@ -50,6 +51,29 @@ def disturbed_weights(target: Path) -> Path:
         value = variable.numpy()
         variable.assign(value + rng.normal(0, 0.2 * (float(value.std()) or 0.01), value.shape).astype(value.dtype))
     tf.saved_model.save(loaded, str(target), signatures={SIGNATURE_NAME: loaded.signatures[SIGNATURE_NAME]})
+    (target / CANARY_FILE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(COMMITTED_VERSION / CANARY_FILE, target / CANARY_FILE)
+    return target
+
+
+def score_past_one(target: Path) -> Path:
+    """The committed model with its digit score multiplied by 1 + 1e-4 and its canary: a version whose arithmetic
+    leaves the score of a sure digit a little past 1, as a sum of rounded shares can."""
+    import tensorflow as tf
+
+    class PastOne(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.committed = tf.saved_model.load(str(COMMITTED_VERSION))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name=INPUT_NAME)])
+        def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+            outputs = dict(self.committed.signatures[SIGNATURE_NAME](**{INPUT_NAME: images}))
+            outputs[DIGIT_SCORE_NAME] = outputs[DIGIT_SCORE_NAME] * (1 + 1e-4)
+            return outputs
+
+    module = PastOne()
+    tf.saved_model.save(module, str(target), signatures={SIGNATURE_NAME: module.serve})
     (target / CANARY_FILE).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(COMMITTED_VERSION / CANARY_FILE, target / CANARY_FILE)
     return target

@@ -18,7 +18,7 @@ import pytest
 
 from app.model_config import ConfigError, ModelConfig, VersionPolicy, parse_labels, parse_policy, read_config_file
 from tests.conftest import COMMITTED_VERSION, LiveServer
-from tests.model_versions import disturbed_weights, half_copy, install, other_signature, truncated
+from tests.model_versions import disturbed_weights, half_copy, install, other_signature, score_past_one, truncated
 from tests.test_metrics import scrape, value
 from tests.test_tfserving import tfserving_probabilities
 from tests.uploads import mnist_png
@@ -223,6 +223,24 @@ def test_the_last_good_version_serves_when_every_folder_is_removed(models: Path,
         answer = classify(http, mnist.test_images[0])
         assert answer.status_code == 200 and answer.json()["model_version"] == 1
         assert described(http)["available_versions"] == []
+
+
+def test_a_score_rounded_past_1_is_answered_within_the_contract(models: Path, mnist: Mnist, tmp_path: Path) -> None:
+    """A version whose digit score comes out a little over 1 for sure digits loads, and every protocol answers 200
+    with the score held at 1, not a 500 from the answer's [0, 1] bounds."""
+    from app.model import DigitModel
+
+    install(score_past_one(tmp_path / "past-one"), models / "mnist", 1)
+    images = mnist.test_images[:8]
+    raw = DigitModel(models / "mnist", "mnist", 1).outputs(images.astype(np.float32))["digit_score"]
+    assert raw.max() > 1
+    with live(models) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        answers = [classify(http, image) for image in images]
+        assert [a.status_code for a in answers] == [200] * len(images)
+        scores = [a.json()["digit_score"] for a in answers]
+        assert max(scores) == 1.0 and min(scores) > 0.5
+        rows = http.post("/v1/models/mnist:predict", json={"instances": images.tolist()})
+        assert rows.status_code == 200 and max(p["digit_score"] for p in rows.json()["predictions"]) == 1.0
 
 
 def test_start_without_a_version_listens_says_why_and_serves_once_one_comes(models: Path, mnist: Mnist) -> None:

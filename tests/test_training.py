@@ -296,6 +296,36 @@ def test_temperature_is_fitted_to_the_answers_likelihood() -> None:
     assert fit_temperature(logits[:0], labels[:0]) == 1.0
 
 
+def test_digit_outputs_are_the_calibrated_digits_and_the_digits_share() -> None:
+    """Against float64 arithmetic: the probabilities are the softmax of the digits' logits over the temperature, and
+    the digit score is the digits' share of the softmax over every class, exact in relative terms even where the
+    "none of these" class takes all but a few parts in 10^12 (1 - P(none) would round to 0 there)."""
+    from training.model import digit_outputs
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(0, 4, (6, 11))
+    logits[1, 10] = logits[1, :10].max() + 30  # certainly not a digit
+    logits[2, 10] = logits[2, :10].min() - 30  # certainly a digit
+    outputs = {name: np.asarray(value) for name, value in digit_outputs(logits.astype(np.float32), 0.5).items()}
+    scaled = np.exp(logits[:, :10] / 0.5 - (logits[:, :10] / 0.5).max(axis=1, keepdims=True))
+    np.testing.assert_allclose(outputs["probabilities"], scaled / scaled.sum(axis=1, keepdims=True), rtol=1e-5)
+    every = np.exp(logits - logits.max(axis=1, keepdims=True))
+    share = every[:, :10].sum(axis=1) / every.sum(axis=1)
+    np.testing.assert_allclose(outputs["digit_score"], share, rtol=1e-5)
+    assert 0 < outputs["digit_score"][1] < 1e-12 and outputs["digit_score"][2] == pytest.approx(1.0)
+
+
+def test_digit_score_never_passes_1() -> None:
+    """Where "none of these" is far below the digits, the digits' shares sum to 1 give or take the rounding; the
+    score stays within [0, 1], which the service's answer model and clients rely on."""
+    from training.model import digit_outputs
+
+    logits = np.random.default_rng(8).normal(0, 3, (20_000, 11)).astype(np.float32)
+    logits[:, 10] = -40
+    score = np.asarray(digit_outputs(logits)["digit_score"])
+    assert score.max() == 1.0 and score.min() > 0.999
+
+
 def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:
     """Real MNIST training digits drawn into scenes and generated non-digits, read back as the service reads uploads:
     28x28 images in the MNIST convention, the digits keeping their labels, the rest labelled "none", reproducible."""

@@ -75,12 +75,14 @@ def digit_outputs(logits: Any, temperature: float = 1.0) -> dict[str, Any]:
     """Logits over the digits (and "none of these") -> the signature's outputs. The digits' probabilities are a
     softmax of their logits divided by `temperature` (training.calibration), over the digits alone so that existing
     clients keep 10 that sum to 1. With a "none of these" class, the digit score is the probability that the image
-    shows a digit at all, 1 - P(none) from the logits as trained (its targets are never smoothed), computed so that it
-    stays exact where P(none) rounds to 1."""
+    shows a digit at all, from the logits as trained (its targets are never smoothed): the digits' share of the
+    softmax over every class, summed rather than taken as 1 - P(none) so that it stays exact where P(none) rounds to
+    1, and capped at 1, which the rounding of the sum can pass."""
     digits = logits[:, :NUM_CLASSES]
     outputs = {OUTPUT_NAME: ops.softmax(digits if temperature == 1.0 else digits / temperature, axis=-1)}
     if logits.shape[-1] > NUM_CLASSES:
-        outputs[DIGIT_SCORE_NAME] = ops.sigmoid(ops.logsumexp(digits, axis=-1) - logits[:, NUM_CLASSES])
+        share = ops.sum(ops.softmax(logits, axis=-1)[:, :NUM_CLASSES], axis=-1)
+        outputs[DIGIT_SCORE_NAME] = ops.minimum(share, 1.0)
     return outputs
 
 
