@@ -246,8 +246,23 @@ def scanned(page: np.ndarray, rng: np.random.Generator) -> tuple[bytes, str]:
     page = cv2.GaussianBlur(page, (0, 0), rng.uniform(0.3, 1.2))
     page = noisy(page, rng, rng.uniform(0, 6))
     if rng.random() < 0.15:  # a fax-like bilevel scan
-        page = np.where(page.mean(axis=2, keepdims=True) > rng.uniform(110, 170), 255.0, 0.0) * np.ones(3)
+        brightness = page.mean(axis=2, keepdims=True)
+        page = np.where(brightness > bilevel_threshold(brightness, rng), 255.0, 0.0) * np.ones(3)
     return encode(page, rng)
+
+
+INK_CONTRAST = 25  # darker than the paper by this much is ink, not the scan's noise
+
+
+def bilevel_threshold(brightness: np.ndarray, rng: np.random.Generator) -> float:
+    """A bilevel scan's threshold: drawn, but never under the midpoint between the paper and the ink's darker tones,
+    as a scanner set for the page keeps a faint pen's strokes (a digit it erased would be no digit to read)."""
+    drawn = float(rng.uniform(110, 170))
+    paper = float(np.median(brightness))
+    ink = brightness[brightness < paper - INK_CONTRAST]
+    if ink.size == 0:  # a blank page
+        return drawn
+    return max(drawn, (float(np.percentile(ink, 5)) + paper) / 2)
 
 
 def low_resolution_scan(ink: np.ndarray | None, rng: np.random.Generator) -> tuple[bytes, str]:

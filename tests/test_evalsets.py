@@ -63,3 +63,23 @@ def test_scoring_the_committed_model_reports_every_set(sets: Path, tmp_path: Pat
         negatives["not_a_digit_recall"],
         sum(kind["not_a_digit_recall"] * kind["images"] for kind in negatives["by_kind"].values()) / COUNT,
     )
+
+
+def test_a_bilevel_scan_keeps_a_faint_pens_strokes(mnist: Mnist) -> None:
+    """A faint blue pen's digit (its darkest strokes about 155 on paper of 230): each threshold drawn for a bilevel
+    scan keeps most of the stroke as black, where one drawn under the ink's tone would leave a white page; a blank
+    page keeps the drawn threshold and stays white."""
+    from evalsets import scenes
+
+    page = np.full((60, 60, 3), 230.0)
+    ink = mnist.test_images[0].astype(np.float64) / 255
+    scenes.put_ink(page, ink, 16, 16, np.array([40.0, 40.0, 200.0]), 0.55)
+    brightness = page.mean(axis=2, keepdims=True)
+    stroke = np.zeros(brightness.shape, bool)
+    stroke[16:44, 16:44, 0] = ink > 0.5
+    for seed in range(40):
+        threshold = scenes.bilevel_threshold(brightness, np.random.default_rng(seed))
+        assert (brightness[stroke] < threshold).mean() > 0.9
+    blank = np.full((60, 60, 1), 230.0)
+    for seed in range(40):
+        assert 110 <= scenes.bilevel_threshold(blank, np.random.default_rng(seed)) <= 170
