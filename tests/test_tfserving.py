@@ -18,6 +18,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 SAMPLE = 64  # one request's worth (MAX_BATCH_FILES)
 
 SERVED = f"/v1/models/mnist/versions/{SERVED_VERSION}"  # the loaded version's own URL
+UNLOADED = SERVED_VERSION + 1  # a version that is not there
 
 
 def post(client: httpx.Client, path: str, body: object) -> httpx.Response:
@@ -139,7 +140,13 @@ BAD_REQUESTS = [
     ("classify", "/v1/models/mnist:classify", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("regress-version", f"{SERVED}:regress", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("unknown-model", "/v1/models/fashion:predict", {"instances": [PIXELS]}, 404, "'fashion'"),
-    ("unknown-version", "/v1/models/mnist/versions/9:predict", {"instances": [PIXELS]}, 404, "version '9'"),
+    (
+        "unknown-version",
+        f"/v1/models/mnist/versions/{UNLOADED}:predict",
+        {"instances": [PIXELS]},
+        404,
+        f"version '{UNLOADED}'",
+    ),
     ("bad-version", "/v1/models/mnist/versions/latest:predict", {"instances": [PIXELS]}, 404, "version 'latest'"),
 ]
 

@@ -275,7 +275,7 @@ def test_bad_requests_get_the_protocol_error(
         ("POST", "/v2/models/fashion/infer"),
         ("POST", "/v2/models/mnist/versions/99/infer"),
         ("GET", "/v2/models/fashion"),
-        ("GET", "/v2/models/mnist/versions/9"),
+        ("GET", f"/v2/models/mnist/versions/{SERVED_VERSION + 1}"),
         ("GET", "/v2/models/fashion/ready"),
     ],
 )
