@@ -17,7 +17,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
-   a label's letters and far-away marks are dropped.
+   a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
+   at the picture's edge, is the sheet's edge or the table beside it: chosen, it means the sheet is blank.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
 and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background."""
@@ -92,6 +93,7 @@ AROUND = 0.04  # fainter ink within this share of the picture's longer side of t
 SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers the ink when finding the sheet
 SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer side are the table's, not the sheet
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
+EDGE_BAND = 2 * SHEET_MARGIN  # a mark off the sheet within this share of the longer side of it lies along its edge
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
@@ -258,6 +260,14 @@ def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return (x >= ox) & (y >= oy) & (x + w <= ox + ow) & (y + h <= oy + oh)
 
 
+def along_the_edge(mark: np.ndarray, sheet: np.ndarray) -> bool:
+    """Does a mark off the sheet lie along the sheet's edge: outside it all, most of it within EDGE_BAND of it? That
+    is the sheet's own edge, or the table just beside it (a strip of it, a pattern's squares): a digit written in a
+    shadow that the sheet's found outline leaves out reaches onto the sheet, or lies further from it."""
+    distance = cv2.distanceTransform((~sheet).astype(np.uint8), cv2.DIST_L2, 3)[mark]
+    return bool(distance.min() > 0 and np.median(distance) <= EDGE_BAND * max(sheet.shape))
+
+
 def strongest_marks(mask: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """The mask with only its MAX_MARKS strongest components (most ink, area times contrast): the rules that weigh
     marks against each other compare every pair, so a picture of noise with thousands of specks would cost time
@@ -328,6 +338,8 @@ def digit_components(
     held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
     main = int(np.argmax(inside if inside.any() else weight))
+    if sheet is not None and off_sheet[main] and (touches[main] or along_the_edge(labels == main + 1, sheet)):
+        return np.zeros(mask.shape, bool)  # a blank sheet: what stands out is its own edge or the table beside it
     reach = NEAR * max(w[main], h[main])
     left, top = x[main] - reach, y[main] - reach
     right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach
