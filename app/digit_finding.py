@@ -18,7 +18,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
    a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
-   at the picture's edge, is the sheet's edge or the table beside it: chosen, it means the sheet is blank.
+   at the picture's edge, is the sheet's edge or the table beside it, and on a scanned form a comb's tick outside a
+   closed cell is the form's: chosen, either means the page is blank.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
 and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background."""
@@ -321,7 +322,8 @@ def digit_components(
     in_cell = closed_cells[rows.astype(int), cols.astype(int)] & ~off_sheet
     # Only a scan is taken for a form: a photo of a sheet has edges and shadows for lines, a drawing no print at all.
     on_the_lines = on_lines(stats, labels, lines) if sheet is None and printed else None
-    # A comb's tick or what is left of a box's side is the form's: the digit only when nothing else is written.
+    # A comb's tick or what is left of a box's side is the form's: the digit only in a closed cell with nothing else
+    # written in it (a 1 written in a box touches its lines as a tick does).
     tick = np.zeros(len(stats), bool) if on_the_lines is None else form_ticks(stats, on_the_lines, mask.shape)
     weight *= np.where(tick, TEXT_WEIGHT, 1.0)
     field = written_field(stats, weight, in_cell, lines, on_the_lines)
@@ -340,6 +342,8 @@ def digit_components(
     main = int(np.argmax(inside if inside.any() else weight))
     if sheet is not None and off_sheet[main] and (touches[main] or along_the_edge(labels == main + 1, sheet)):
         return np.zeros(mask.shape, bool)  # a blank sheet: what stands out is its own edge or the table beside it
+    if tick[main] and not in_cell[main]:
+        return np.zeros(mask.shape, bool)  # a blank form: what stands out is a comb's tick (a 1 in a box is in a cell)
     reach = NEAR * max(w[main], h[main])
     left, top = x[main] - reach, y[main] - reach
     right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach

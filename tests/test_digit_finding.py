@@ -384,19 +384,37 @@ def test_a_small_scans_thick_box_is_taken_out_around_the_digit(mnist: Mnist, mod
     assert is_read(model, *evalset_file(mnist, "form", 500, 91, 11))
 
 
+def comb_form(label: bool) -> np.ndarray:
+    """A scanned form's empty comb of four cells (a base line and five ticks), under a printed label or not."""
+    comb = np.full((260, 700), 245.0)
+    for left in (50, 200, 350, 500, 650):
+        comb[170:222, left : left + 4] = 30
+    comb[218:222, 50:654] = 30
+    if label:
+        cv2.putText(comb, "No.", (50, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 30, 3)
+    return comb
+
+
+def test_an_empty_comb_has_no_digit() -> None:
+    """Nothing written: the ticks are the form's, and none is taken for a 1."""
+    assert not preprocess(png(comb_form(label=False))).any()
+
+
+@pytest.mark.parametrize("seed, number", [(0, 149), (23, 305)])
+def test_a_scan_of_a_blank_form_is_not_a_digit(model: DigitModel, seed: int, number: int) -> None:
+    """Blank pages of the evaluation sets' negatives (--count 500): scans of an empty comb, one of whose ticks read
+    as a 1. Nothing is found."""
+    assert nothing_is_found(model, blank_page(seed, number))
+
+
 def test_ones_standing_on_a_labelled_combs_base_are_read(mnist: Mnist, model: DigitModel) -> None:
     """The first 40 test 1s standing on a comb's base, under a printed label: each is thin and touches the printed
     lines, as a comb's tick does, but it is all that was written (the label is printed), so it is the digit."""
     ones = mnist.test_images[mnist.test_labels == 1][:40]
     read = 0
     for one in ones:
-        comb = np.full((260, 700), 245.0)
-        for left in (50, 200, 350, 500, 650):
-            comb[170:222, left : left + 4] = 30
-        comb[218:222, 50:654] = 30
-        cv2.putText(comb, "No.", (50, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.1, 30, 3)
         lowest = np.flatnonzero(one.max(axis=1))[-1] / IMAGE_SIDE  # the 1 stands on the base with its lowest ink
-        page = write_digit(comb, one, int(218 - lowest * 150), 200, 150)
+        page = write_digit(comb_form(label=True), one, int(218 - lowest * 150), 200, 150)
         read += is_read(model, png(page), 1)
     assert read / len(ones) >= 0.95
 
@@ -500,16 +518,26 @@ def test_an_empty_sheet_on_a_table_has_no_digit() -> None:
     assert not preprocess(jpeg(sheet_on_a_table(None))).any()
 
 
+def blank_page(seed: int, number: int) -> bytes:
+    """Negative `number` of the evaluation sets (--count 500, `seed`), a blank page in a scene."""
+    kind = negative_kinds(500, seed)[number]
+    assert kind == "blank"
+    data, *_ = negative_item(kind, seed, number)
+    return data
+
+
+def nothing_is_found(model: DigitModel, data: bytes) -> bool:
+    """No ink is found, so the model sees an empty frame and the answer is not a digit."""
+    frame = preprocess(data)
+    return not frame.any() and not model.answer(frame[None]).is_digit.any()
+
+
 @pytest.mark.parametrize("seed, number", [(0, 279), (7, 81), (7, 150), (11, 70), (23, 354), (23, 476)])
 def test_a_photo_of_a_blank_sheet_is_not_a_digit(model: DigitModel, seed: int, number: int) -> None:
     """Blank pages of the evaluation sets' negatives (--count 500): camera photos of an empty sheet, where a pattern's
     squares beside the sheet's edge, a strip of the table between the sheet and the picture's edge, or the edge
     itself, stood out as the ink, and read as a 1 or a 7. Nothing is found."""
-    kind = negative_kinds(500, seed)[number]
-    assert kind == "blank"
-    data, *_ = negative_item(kind, seed, number)
-    assert not preprocess(data).any()
-    assert not model.answer(preprocess(data)[None]).is_digit.any()
+    assert nothing_is_found(model, blank_page(seed, number))
 
 
 def test_form_box_lines_are_removed(mnist: Mnist) -> None:
