@@ -501,11 +501,9 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, pri
     have `printed` lines and frames: a drawing app's export has none, and a long straight stroke in it is the
     digit's."""
     signal, spread = contrast(small, sheet, span)
-    if sheet is not None and float(signal.max()) < MIN_CONTRAST:
-        # No ink on what looked like a sheet: what looked like the table was the ink (a large, dark digit).
-        sheet = None
-        signal, spread = contrast(small, sheet)
     if float(signal.max()) < MIN_CONTRAST:
+        # A blank page, or a photo of a blank sheet: looked at again without the sheet, the table around it would
+        # stand out as a large dark mark.
         return None
     threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
     mask = signal > threshold
