@@ -95,6 +95,7 @@ SHEET_INK_SPAN = 0.06  # closing this share of the picture's longer side covers 
 SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer side are the table's, not the sheet
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
 EDGE_BAND = 2 * SHEET_MARGIN  # a mark off the sheet within this share of the longer side of it lies along its edge
+EDGE_ASPECT = 2.5  # ... if it is this many times as long as it is wide
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
@@ -261,10 +262,15 @@ def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
     return (x >= ox) & (y >= oy) & (x + w <= ox + ow) & (y + h <= oy + oh)
 
 
-def along_the_edge(mark: np.ndarray, sheet: np.ndarray) -> bool:
-    """Does a mark off the sheet lie along the sheet's edge: outside it all, most of it within EDGE_BAND of it? That
-    is the sheet's own edge, or the table just beside it (a strip of it, a pattern's squares): a digit written in a
-    shadow that the sheet's found outline leaves out reaches onto the sheet, or lies further from it."""
+def along_the_edge(mark: np.ndarray, box: np.ndarray, sheet: np.ndarray) -> bool:
+    """Does a mark off the sheet run along the sheet's edge, as the edge itself or the table just beside it does (a
+    strip of it, a row of a pattern's squares): long and thin (EDGE_ASPECT, by its row of OpenCV's component stats),
+    outside the sheet all, and half of it or more within EDGE_BAND of it? A digit written in a shadow that the
+    sheet's found outline leaves out is off the sheet too, but mostly not that thin (a 1 can be), and it often
+    reaches onto the sheet or lies further from it."""
+    width, height = box[cv2.CC_STAT_WIDTH], box[cv2.CC_STAT_HEIGHT]
+    if max(width, height) < EDGE_ASPECT * min(width, height):
+        return False
     distance = cv2.distanceTransform((~sheet).astype(np.uint8), cv2.DIST_L2, 3)[mark]
     return bool(distance.min() > 0 and np.median(distance) <= EDGE_BAND * max(sheet.shape))
 
@@ -340,7 +346,11 @@ def digit_components(
     held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
     main = int(np.argmax(inside if inside.any() else weight))
-    if sheet is not None and off_sheet[main] and (touches[main] or along_the_edge(labels == main + 1, sheet)):
+    if (
+        sheet is not None
+        and off_sheet[main]
+        and (touches[main] or along_the_edge(labels == main + 1, stats[main], sheet))
+    ):
         return np.zeros(mask.shape, bool)  # a blank sheet: what stands out is its own edge or the table beside it
     if tick[main] and not in_cell[main]:
         return np.zeros(mask.shape, bool)  # a blank form: what stands out is a comb's tick (a 1 in a box is in a cell)
