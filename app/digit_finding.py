@@ -271,7 +271,7 @@ def along_the_edge(mark: np.ndarray, box: np.ndarray, sheet: np.ndarray) -> bool
     width, height = box[cv2.CC_STAT_WIDTH], box[cv2.CC_STAT_HEIGHT]
     if max(width, height) < EDGE_ASPECT * min(width, height):
         return False
-    distance = cv2.distanceTransform((~sheet).astype(np.uint8), cv2.DIST_L2, 3)[mark]
+    distance = ink_distance(~sheet)[mark]  # each pixel off the sheet: how far from it
     return bool(distance.min() > 0 and np.median(distance) <= EDGE_BAND * max(sheet.shape))
 
 

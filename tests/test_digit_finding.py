@@ -494,16 +494,23 @@ def test_a_lone_box_printed_thick_and_a_lone_cells_comb_are_removed(
     assert is_read(model, *evalset_file(mnist, "form", 500, number))
 
 
+def photographed_sheet(
+    desk: np.ndarray, corners: np.ndarray, brightness: float, digit: np.ndarray | None = None, place: tuple = ()
+) -> np.ndarray:
+    """A sheet of `brightness` with these corners lying on `desk`, with `digit` written at `place` (top, left,
+    side), or nothing."""
+    sheet = np.zeros(desk.shape, np.float32)
+    cv2.fillPoly(sheet, [corners.astype(np.int32)], 1.0)
+    photo = desk * (1 - sheet) + brightness * sheet
+    return photo if digit is None else write_digit(photo, digit, *place)
+
+
 def sheet_on_a_table(digit: np.ndarray | None) -> np.ndarray:
     """A sheet lying on a dark, grained table, photographed from above, with `digit` written on it (or nothing)."""
-    height, width = 1000, 1300
-    yy, xx = np.mgrid[:height, :width]
-    photo = 70 + 25 * np.sin(yy / 9.0 + 3 * np.sin(xx / 80.0))  # wood grain
-    sheet = np.zeros((height, width), np.float32)
-    cv2.fillPoly(sheet, [np.array([[250, 120], [1100, 170], [1060, 900], [200, 860]], np.int32)], 1.0)
-    photo = photo * (1 - sheet) + 225 * sheet
-    if digit is not None:
-        photo = write_digit(photo, digit, 350, 520, 280)
+    yy, xx = np.mgrid[:1000, :1300]
+    wood = 70 + 25 * np.sin(yy / 9.0 + 3 * np.sin(xx / 80.0))
+    corners = np.array([[250, 120], [1100, 170], [1060, 900], [200, 860]])
+    photo = photographed_sheet(wood, corners, 225, digit, (350, 520, 280))
     return photo + np.random.default_rng(2).normal(0, 3, photo.shape)
 
 
@@ -520,13 +527,8 @@ def test_an_empty_sheet_on_a_table_has_no_digit() -> None:
 
 def sheet_on_a_plain_table(digit: np.ndarray | None) -> np.ndarray:
     """A white sheet, tilted, on a plain dark desk, with `digit` written on it (or nothing)."""
-    photo = np.full((900, 1200), 70.0)
-    corners = cv2.boxPoints(((600, 450), (700, 520), 12)).astype(np.int32)
-    sheet = np.zeros(photo.shape, np.float32)
-    cv2.fillPoly(sheet, [corners], 1.0)
-    photo = photo * (1 - sheet) + 225 * sheet
-    if digit is not None:
-        photo = write_digit(photo, digit, 330, 500, 240)
+    corners = cv2.boxPoints(((600, 450), (700, 520), 12))
+    photo = photographed_sheet(np.full((900, 1200), 70.0), corners, 225, digit, (330, 500, 240))
     return photo + np.random.default_rng(3).normal(0, 3, photo.shape)
 
 
@@ -551,9 +553,7 @@ def desk_photo(rng: np.random.Generator, digit: np.ndarray | None) -> bytes:
     ][int(rng.integers(4))]
     centre = (width * rng.uniform(0.4, 0.6), height * rng.uniform(0.4, 0.6))
     size = (width * rng.uniform(0.45, 0.75), height * rng.uniform(0.45, 0.75))
-    sheet = np.zeros((height, width), np.float32)
-    cv2.fillPoly(sheet, [cv2.boxPoints((centre, size, rng.uniform(-25, 25))).astype(np.int32)], 1.0)
-    photo = desk * (1 - sheet) + rng.uniform(200, 245) * sheet
+    photo = photographed_sheet(desk, cv2.boxPoints((centre, size, rng.uniform(-25, 25))), rng.uniform(200, 245))
     if digit is not None:
         side = int(min(size) * rng.uniform(0.15, 0.4))
         top = int(centre[1] - side / 2 + rng.uniform(-0.2, 0.2) * size[1])
