@@ -100,6 +100,7 @@ SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (o
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
+MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
 # A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
 # the sheet's edges and the table). It is looked at again inside a margin of this share of its longer side ...
 CROP_SIDE = WORK_SIDE
@@ -221,7 +222,8 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
     level = np.clip(paper, 0, 255).astype(np.uint8)
     colour = None if chroma is None else cv2.resize(chroma, size, interpolation=cv2.INTER_AREA)
-    if colour is not None and (colour >= SHEET_SATURATION).mean() > 0.1:
+    coloured = colour is not None and (colour >= SHEET_SATURATION).mean() > 0.1
+    if colour is not None and coloured:
         pale = colour < SHEET_SATURATION  # a coloured table: the paper is what has no colour, lit or shaded
     else:
         threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
@@ -232,17 +234,16 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
             return None  # a smooth fall of the light, not the sharp edge of a sheet
     if (~border(pale)).mean() < SHEET_BORDER:
         return None  # the rest is the ink (a large digit, a coloured pen): a table shows along the picture's edge
-    # Pale parts of the table (a checked cloth's light squares, a photo's sky) touching the sheet would join it:
-    # an opening narrower than the sheet and wider than them cuts them off.
-    cut = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(SHEET_CUT * max(size)),) * 2)
-    sheet = cv2.morphologyEx(pale.astype(np.uint8), cv2.MORPH_OPEN, cut)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(sheet, connectivity=8)
-    if count < 2:
-        return None
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    hull = np.zeros(level.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == largest).astype(np.uint8))), 1)
-    if hull.mean() > 0.9 or stats[largest, cv2.CC_STAT_AREA] < 0.15 * level.size:
+    hull, area = pale_hull(pale, size)
+    if area < MIN_SHEET and not coloured:
+        # A shadow across the sheet leaves only its lit part above the split. Its shaded part is on the bright side
+        # of a second split of the rest, with any of the table as bright (then taken for paper too: the digit is on
+        # the paper either way).
+        lower, _ = cv2.threshold(level[~pale], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        shaded = level > lower
+        if (~border(shaded)).mean() >= SHEET_BORDER:
+            hull, area = pale_hull(shaded, size)
+    if hull is None or hull.mean() > 0.9 or area < MIN_SHEET:
         return None
     # A photographed table has texture and the camera's noise, so its pixels vary; a surround of one exact grey is
     # a digital image's background (light strokes drawn on black), and what looked like a sheet is the strokes
@@ -253,6 +254,21 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
     margin = odd(SHEET_MARGIN * max(height, width))
     return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
+
+
+def pale_hull(pale: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray | None, float]:
+    """The convex hull of the largest pale part (None if there is none) and that part's share of the picture.
+    Pale parts of the table (a checked cloth's light squares, a photo's sky) touching the sheet would join it: an
+    opening narrower than the sheet and wider than them cuts them off first."""
+    cut = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(SHEET_CUT * max(size)),) * 2)
+    sheet = cv2.morphologyEx(pale.astype(np.uint8), cv2.MORPH_OPEN, cut)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(sheet, connectivity=8)
+    if count < 2:
+        return None, 0.0
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    hull = np.zeros(pale.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == largest).astype(np.uint8))), 1)
+    return hull, float(stats[largest, cv2.CC_STAT_AREA]) / pale.size
 
 
 def within(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:

@@ -582,6 +582,14 @@ def test_empty_sheets_on_desks_are_not_digits_and_written_ones_are_read(mnist: M
     assert read >= 54, read
 
 
+@pytest.mark.parametrize("number", [10, 68, 98, 110, 121])
+def test_a_digit_on_a_sheet_half_in_shadow_is_read(mnist: Mnist, model: DigitModel, number: int) -> None:
+    """Desk photos where a shadow covers most of the sheet, so that its lit part alone is too small to be a sheet:
+    the shaded part is paper too, and the digit on it is read (not the lit paper taken for light ink)."""
+    photo = desk_photo(np.random.default_rng([6, number]), mnist.test_images[number])
+    assert is_read(model, photo, int(mnist.test_labels[number]))
+
+
 def blank_page(seed: int, number: int) -> bytes:
     """Negative `number` of the evaluation sets (--count 500, `seed`), a blank page in a scene."""
     kind = negative_kinds(500, seed)[number]
