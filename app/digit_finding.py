@@ -36,6 +36,7 @@ from app.printed_forms import (
     form_ticks,
     frames,
     in_text_row,
+    is_ruled,
     on_lines,
     printed_lines,
     without_frames,
@@ -101,6 +102,8 @@ SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relati
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
+RULING_GAP = 2.0  # writing this many times the contrast of a notebook's printed ruling is read above the ruling ...
+RULING_MARGIN = 1.25  # ... with ink counted from this many times the ruling's contrast
 # A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
 # the sheet's edges and the table). It is looked at again inside a margin of this share of its longer side ...
 CROP_SIDE = WORK_SIDE
@@ -522,6 +525,16 @@ def is_found_without_a_shadow(small: np.ndarray, found: np.ndarray, kept: np.nda
     return darkest_left_out < SHADOW_SHARE * float(np.percentile(ink[kept > 0], 90))
 
 
+def ruling_level(signal: np.ndarray, mask: np.ndarray, lines: np.ndarray) -> float | None:
+    """The contrast above which a ruled or squared page's printed lines drop out (RULING_MARGIN over theirs), when
+    what is written off them stands RULING_GAP times higher; None for a page without such a ruling."""
+    if not (is_ruled(lines) and (mask & ~lines).any()):
+        return None
+    printed = float(np.percentile(signal[lines], 90))
+    written = float(np.percentile(signal[mask & ~lines], 99))
+    return RULING_MARGIN * printed if written > RULING_GAP * printed else None
+
+
 def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool) -> np.ndarray | None:
     """`find_digit` on the working copy, with the background opening `span` wide (see `contrast`). Only paper may
     have `printed` lines and frames: a drawing app's export has none, and a long straight stroke in it is the
@@ -534,6 +547,13 @@ def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, pri
     threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
     mask = signal > threshold
     lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
+    ruling = ruling_level(signal, mask, lines)
+    if ruling is not None:
+        # A notebook's ruled or squared page printed fainter than the writing: its lines drop out below the bar,
+        # where removing them one by one would cut the digit's strokes along them or take a 1 for one of them.
+        threshold = ruling
+        mask = signal > threshold
+        lines = printed_lines(mask, scan=sheet is None)
     mask &= ~lines
     digit = digit_components(mask, signal, sheet, lines, printed)
     if not digit.any():

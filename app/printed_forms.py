@@ -1,8 +1,8 @@
 """What a form prints around what was written, found in the digit finder's thresholded ink mask: ruled lines, boxes
-and combs (`printed_lines`), frames around the digit (`without_frames`), cells the lines close (`cells`), ticks and
-stubs of sides left on the lines (`form_ticks`), printed words and labels (`in_text_row`, `printed_labels`,
-`caption`) and the field written in (`written_field`). Sizes are shares of the picture; app.digit_finding weighs the
-marks with them."""
+and combs (`printed_lines`), a ruled or squared page (`is_ruled`), frames around the digit (`without_frames`), cells
+the lines close (`cells`), ticks and stubs of sides left on the lines (`form_ticks`), printed words and labels
+(`in_text_row`, `printed_labels`, `caption`) and the field written in (`written_field`). Sizes are shares of the
+picture; app.digit_finding weighs the marks with them."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ LABEL_HEIGHT = 0.5
 # as tall as the strongest mark below, which is at least as tall as the heading's marks. A digit's detached top (a
 # 5's flag, a faint 2's arc) is closer to its body than the body is tall.
 CAPTION_ZONE = 1 / 3
+RULED_LINES = 4  # a ruled or squared page's lines: at least this many, one above the other (side by side)
 TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 
 
@@ -135,6 +136,16 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
     crossed = drawn[True] & closed(rest, (1, reach)) | drawn[False] & closed(rest, (reach, 1))
     return (lines & (1 - crossed)).astype(bool)
+
+
+def is_ruled(lines: np.ndarray) -> bool:
+    """Do printed lines run across the page RULED_LINES or more one above the other, or side by side (a ruled or
+    squared page, not a form's box or comb)? Counted as the runs of line that each column (row) crosses, at the
+    median column (row): a page turned a little still has each of its lines crossed once."""
+    marked = lines.astype(np.int8)
+    down = np.count_nonzero(np.diff(marked, axis=0) == 1, axis=0) + marked[0]
+    across = np.count_nonzero(np.diff(marked, axis=1) == 1, axis=1) + marked[:, 0]
+    return max(float(np.median(down)), float(np.median(across))) >= RULED_LINES
 
 
 def without_a_lone_upright(upright: np.ndarray, across: np.ndarray, height: int) -> np.ndarray:

@@ -843,3 +843,32 @@ def test_only_a_digit_the_picture_is_cropped_to_is_read_inside_a_margin(mnist: M
     box = write_digit(box, mnist.test_images[1], 25, 115, 70)
     assert digit_of_a_crop(box, None, drawing=False) is None
     assert digit_of_a_crop(np.full((64, 64), 240.0), None, drawing=False) is None
+
+
+def notebook_page(rng: np.random.Generator, squared: bool, digit: np.ndarray | None) -> bytes:
+    """A photo of a notebook's ruled or squared page (lines a pen's width or thinner, printed lighter than the
+    writing, 12-45 px apart), turned a few degrees, in light falling off to one side, with `digit` written on it in
+    pen or pencil (or nothing)."""
+    height, width = (int(n) for n in rng.integers(200, 900, 2))
+    spacing, line_width = int(rng.integers(12, 45)), int(rng.integers(1, 3))
+    yy, xx = np.mgrid[:height, :width]
+    ruled = (yy % spacing < line_width) | ((xx % spacing < line_width) & squared)
+    page = np.where(ruled, rng.uniform(150, 215), 240.0)
+    if digit is not None:
+        side = int(min(height, width) * rng.uniform(0.25, 0.7))
+        top, left = int(rng.integers(height - side + 1)), int(rng.integers(width - side + 1))
+        page = write_digit(page, digit, top, left, side, darkness=rng.uniform(0.6, 0.95))
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-6, 6), 1.0)
+    page = cv2.warpAffine(page.astype(np.float32), turn, (width, height), borderMode=cv2.BORDER_REPLICATE)
+    page *= 1 - rng.uniform(0, 0.2) * xx / width
+    return jpeg(page + rng.normal(0, rng.uniform(1, 4), page.shape))
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_digits_on_a_notebook_page_are_read(mnist: Mnist, model: DigitModel, squared: bool) -> None:
+    """Of 40 test digits written on ruled or squared notebook pages, most are read: the printed lines, fainter than
+    the writing, drop out, instead of being removed one by one (which cut strokes along them, took a cell's sides
+    for a box around the digit, or a 1 for a line)."""
+    photos = [notebook_page(np.random.default_rng([45, k]), squared, mnist.test_images[1000 + k]) for k in range(40)]
+    read = sum(is_read(model, photo, int(mnist.test_labels[1000 + k])) for k, photo in enumerate(photos))
+    assert read >= 34, read
