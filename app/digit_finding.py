@@ -102,6 +102,7 @@ SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relati
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
+LIGHT_SHEET_SPAN = 0.9  # light strokes closed over into a "sheet" span this share of its height and width
 RULING_GAP = 2.0  # writing this many times the contrast of a notebook's printed ruling is read above the ruling ...
 RULING_MARGIN = 1.25  # ... with ink counted from this many times the ruling's contrast
 # A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
@@ -392,11 +393,14 @@ def noise(small: np.ndarray, level: np.ndarray | None) -> float:
     return sigma * 255.0 / paper
 
 
-def contrast(small: np.ndarray, sheet: np.ndarray | None, span: float | None = None) -> tuple[np.ndarray, float]:
+def contrast(
+    small: np.ndarray, sheet: np.ndarray | None, span: float | None = None, dark: bool | None = None
+) -> tuple[np.ndarray, float]:
     """How far each pixel's ink stands out (bright ink on 0, 0-255) over a background opening `span` wide (a share
     of the picture's longer side; by default the one for a picture with or without a sheet), and the noise level in
-    the same units."""
-    dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
+    the same units. The ink is `dark` or light as given, or as the picture looks."""
+    if dark is None:
+        dark = sheet is not None or ink_is_dark(small)  # writing on a sheet of paper is dark
     bright_ink = 255.0 - small if dark else small
     if span is None:
         span = BACKGROUND_SPAN if sheet is None else SHEET_BACKGROUND_SPAN
@@ -499,15 +503,32 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.n
     sheet = None if drawing else sheet_mask(small, chroma)
     printed = not drawing  # only paper has printed lines and frames
     found = strokes(small, sheet, None, printed)
-    if found is not None and sheet is None and (is_blob(found) or has_patch(found)):
-        # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening
-        # leaves it as background, unless the digit's own strokes are as thick as a shadow (then they come out as a
-        # blob or a patch too, or all but a speck of them fall below the narrow opening's background, or what it
-        # leaves out is as dark as what it keeps).
-        retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
-        if retry is not None and is_found_without_a_shadow(small, found, retry):
-            return retry
-    return found
+    if found is None or not (is_blob(found) or has_patch(found)):
+        return found
+    if sheet is not None:
+        # Thick light strokes on a dark ground, closed over, can pass for a sheet on a table, and the ground between
+        # them for writing far thicker than a pen's. Read as light ink, they are what passed for the sheet.
+        light = strokes(small, None, None, printed, dark=False)
+        return light if light is not None and is_light_writing(light, sheet) else found
+    # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening leaves it
+    # as background, unless the digit's own strokes are as thick as a shadow (then they come out as a blob or a patch
+    # too, or all but a speck of them fall below the narrow opening's background, or what it leaves out is as dark as
+    # what it keeps).
+    retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
+    return retry if retry is not None and is_found_without_a_shadow(small, found, retry) else found
+
+
+def is_light_writing(light: np.ndarray, sheet: np.ndarray) -> bool:
+    """Is `light` (the picture read as light ink) the strokes that passed for `sheet`: readable, with no blob or
+    patch, and spanning the sheet's height and width (light ink found on a real sheet's photo is a part of it: its
+    lit side, its edge)?"""
+    if not is_readable(light) or is_blob(light) or has_patch(light):
+        return False
+    rows, cols = np.nonzero(light)
+    sheet_rows, sheet_cols = np.nonzero(sheet)
+    return bool(
+        np.ptp(rows) >= LIGHT_SHEET_SPAN * np.ptp(sheet_rows) and np.ptp(cols) >= LIGHT_SHEET_SPAN * np.ptp(sheet_cols)
+    )
 
 
 def is_found_without_a_shadow(small: np.ndarray, found: np.ndarray, kept: np.ndarray) -> bool:
@@ -535,11 +556,13 @@ def ruling_level(signal: np.ndarray, mask: np.ndarray, lines: np.ndarray) -> flo
     return RULING_MARGIN * printed if written > RULING_GAP * printed else None
 
 
-def strokes(small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool) -> np.ndarray | None:
-    """`find_digit` on the working copy, with the background opening `span` wide (see `contrast`). Only paper may
-    have `printed` lines and frames: a drawing app's export has none, and a long straight stroke in it is the
-    digit's."""
-    signal, spread = contrast(small, sheet, span)
+def strokes(
+    small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool, dark: bool | None = None
+) -> np.ndarray | None:
+    """`find_digit` on the working copy, with the background opening `span` wide and the ink `dark` or not (see
+    `contrast`). Only paper may have `printed` lines and frames: a drawing app's export has none, and a long straight
+    stroke in it is the digit's."""
+    signal, spread = contrast(small, sheet, span, dark)
     if float(signal.max()) < MIN_CONTRAST:
         # A blank page, or a photo of a blank sheet: looked at again without the sheet, the table around it would
         # stand out as a large dark mark.
