@@ -218,36 +218,23 @@ def border(image: np.ndarray) -> np.ndarray:
 
 def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None:
     """On a photo of a sheet on a table, the sheet (minus a margin at its edges); None when the paper fills the
-    picture (nothing to leave out). The paper is the large pale, unsaturated region once the ink is closed over."""
+    picture (nothing to leave out). The sheet is a large region once the ink is closed over: on a colourful picture
+    the one without colour (paper on a coloured table), and failing that (paper with a colour of its own, a sticky
+    note) the pale one."""
     height, width = gray.shape
     size = (max(1, width // SHRINK), max(1, height // SHRINK))
     small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     span = odd(SHEET_INK_SPAN * max(size))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
     level = np.clip(paper, 0, 255).astype(np.uint8)
-    colour = None if chroma is None else cv2.resize(chroma, size, interpolation=cv2.INTER_AREA)
-    coloured = colour is not None and (colour >= SHEET_SATURATION).mean() > 0.1
-    if colour is not None and coloured:
-        pale = colour < SHEET_SATURATION  # a coloured table: the paper is what has no colour, lit or shaded
-    else:
-        threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        pale = level > threshold
-        if pale.all() or not pale.any() or np.median(level[pale]) - np.median(level[~pale]) < SHEET_CONTRAST:
-            return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
-        if edge_step(level, pale) < SHEET_CONTRAST / 2:
-            return None  # a smooth fall of the light, not the sharp edge of a sheet
-    if (~border(pale)).mean() < SHEET_BORDER:
-        return None  # the rest is the ink (a large digit, a coloured pen): a table shows along the picture's edge
-    hull, area = pale_hull(pale, size)
-    if area < MIN_SHEET and not coloured:
-        # A shadow across the sheet leaves only its lit part above the split. Its shaded part is on the bright side
-        # of a second split of the rest, with any of the table as bright (then taken for paper too: the digit is on
-        # the paper either way).
-        lower, _ = cv2.threshold(level[~pale], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        shaded = level > lower
-        if (~border(shaded)).mean() >= SHEET_BORDER:
-            hull, area = pale_hull(shaded, size)
-    if hull is None or hull.mean() > 0.9 or area < MIN_SHEET:
+    hull = None
+    if chroma is not None:
+        colour = cv2.resize(chroma, size, interpolation=cv2.INTER_AREA)
+        if (colour >= SHEET_SATURATION).mean() > 0.1:
+            # Colour tells paper from a table in a shadow too, where brightness does not.
+            hull = coloured_sheet(colour < SHEET_SATURATION, size)
+    hull = pale_sheet(level, size) if hull is None else hull
+    if hull is None:
         return None
     # A photographed table has texture and the camera's noise, so its pixels vary; a surround of one exact grey is
     # a digital image's background (light strokes drawn on black), and what looked like a sheet is the strokes
@@ -258,6 +245,40 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
     margin = odd(SHEET_MARGIN * max(height, width))
     return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
+
+
+def coloured_sheet(region: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """The hull of the sheet that is `region` (told by its lack of colour), or None if it is no sheet."""
+    if (~border(region)).mean() < SHEET_BORDER:
+        return None  # a table shows along the picture's edge
+    return sheet_sized(*pale_hull(region, size))
+
+
+def pale_sheet(level: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """The hull of the sheet that is the pale side of Otsu's split of the ink-closed brightness `level`, or None."""
+    threshold, _ = cv2.threshold(level, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    pale = level > threshold
+    if pale.all() or not pale.any() or np.median(level[pale]) - np.median(level[~pale]) < SHEET_CONTRAST:
+        return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
+    if edge_step(level, pale) < SHEET_CONTRAST / 2:
+        return None  # a smooth fall of the light, not the sharp edge of a sheet
+    if (~border(pale)).mean() < SHEET_BORDER:
+        return None  # the rest is the ink (a large digit, a coloured pen): a table shows along the picture's edge
+    hull, area = pale_hull(pale, size)
+    if area < MIN_SHEET:
+        # A shadow across the sheet leaves only its lit part above the split. Its shaded part is on the bright side
+        # of a second split of the rest, with any of the table as bright (then taken for paper too: the digit is on
+        # the paper either way).
+        lower, _ = cv2.threshold(level[~pale], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+        shaded = level > lower
+        if (~border(shaded)).mean() >= SHEET_BORDER:
+            hull, area = pale_hull(shaded, size)
+    return sheet_sized(hull, area)
+
+
+def sheet_sized(hull: np.ndarray | None, area: float) -> np.ndarray | None:
+    """`hull` if it is a sheet's size: its pale part covers MIN_SHEET of the picture, and it leaves a tenth."""
+    return hull if hull is not None and hull.mean() <= 0.9 and area >= MIN_SHEET else None
 
 
 def pale_hull(pale: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray | None, float]:
