@@ -22,7 +22,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    closed cell is the form's: chosen, either means the page is blank.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
-and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background."""
+and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background, unless
+it has a form's printed lines (a field's scan, whose lines run along and across it)."""
 
 from __future__ import annotations
 
@@ -473,11 +474,25 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool
 
     `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
     from a coloured table. A `drawing` (a drawing app's export) has no sheet or table in it to look for."""
-    if max(gray.shape) < CROP_SIDE and marks_span(gray):
+    if max(gray.shape) < CROP_SIDE and marks_span(gray) and (drawing or not has_printed_lines(gray)):
         cropped = digit_of_a_crop(gray, chroma, drawing)
         if cropped is not None:
             return cropped
     return digit_in(gray, chroma, drawing)
+
+
+def has_printed_lines(gray: np.ndarray) -> bool:
+    """Does the picture hold a form's printed lines? A crop of a form's field has its box, comb or baseline running
+    across it as a digit cropped close has its strokes, and inside a margin its label and the lines' stubs would
+    pass for that digit's: it is looked at as it is."""
+    small, _ = working_copy(gray, None)
+    signal, spread = contrast(small, None)
+    return bool(printed_lines(signal > ink_threshold(spread), scan=True).any())
+
+
+def ink_threshold(spread: float) -> float:
+    """The contrast ink stands above the background: clear of the noise `spread`, and at least MIN_CONTRAST."""
+    return max(NOISE_SIGMAS * spread, MIN_CONTRAST)
 
 
 def marks_span(gray: np.ndarray) -> bool:
@@ -588,7 +603,7 @@ def strokes(
         # A blank page, or a photo of a blank sheet: looked at again without the sheet, the table around it would
         # stand out as a large dark mark.
         return None
-    threshold = max(NOISE_SIGMAS * spread, MIN_CONTRAST)
+    threshold = ink_threshold(spread)
     mask = signal > threshold
     lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
     ruling = ruling_level(signal, mask, lines)

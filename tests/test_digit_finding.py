@@ -17,6 +17,7 @@ from app.digit_finding import (
     SHEET_BACKGROUND_SPAN,
     background,
     digit_of_a_crop,
+    has_printed_lines,
     ink_is_dark,
     marks_span,
     sheet_background,
@@ -472,6 +473,18 @@ def test_the_form_rules_leave_photos_of_a_sheet_alone(mnist: Mnist, model: Digit
     around a mark off the sheet, and a sheet whose edges make printed lines below the digit. Neither is a form, and
     the digit is read."""
     assert is_read(model, *evalset_file(mnist, "camera", 500, number))
+
+
+@pytest.mark.parametrize("seed, number", [(0, 272), (11, 116)])
+def test_a_small_forms_field_is_not_looked_at_as_a_close_crop(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Small scans of a form's field, whose printed lines span the picture as a close crop's strokes do: inside a
+    margin, what was left of the lines passed for the digit's strokes and it was misread. It has printed lines, so
+    it is looked at as it is."""
+    scan, label = evalset_file(mnist, "form", 500, number, seed)
+    assert has_printed_lines(to_grayscale(Image.open(io.BytesIO(scan))))
+    assert is_read(model, scan, label)
 
 
 @pytest.mark.parametrize("seed, number", [(0, 133), (11, 22), (11, 61), (11, 360)])
