@@ -251,9 +251,7 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
 
 def coloured_sheet(region: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     """The hull of the sheet that is `region` (told by its lack of colour), or None if it is no sheet."""
-    if (~border(region)).mean() < SHEET_BORDER:
-        return None  # a table shows along the picture's edge
-    return sheet_sized(*pale_hull(region, size))
+    return sheet_sized(*pale_hull(region, size)) if table_shows(region) else None
 
 
 def pale_sheet(level: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
@@ -264,8 +262,8 @@ def pale_sheet(level: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
         return None  # the two sides of a gradient or a shadow on one sheet: no table to leave out
     if edge_step(level, pale) < SHEET_CONTRAST / 2:
         return None  # a smooth fall of the light, not the sharp edge of a sheet
-    if (~border(pale)).mean() < SHEET_BORDER:
-        return None  # the rest is the ink (a large digit, a coloured pen): a table shows along the picture's edge
+    if not table_shows(pale):
+        return None  # the rest is the ink (a large digit, a coloured pen)
     hull, area = pale_hull(pale, size)
     if area < MIN_SHEET:
         # A shadow across the sheet leaves only its lit part above the split. Its shaded part is on the bright side
@@ -273,9 +271,14 @@ def pale_sheet(level: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
         # the paper either way).
         lower, _ = cv2.threshold(level[~pale], 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
         shaded = level > lower
-        if (~border(shaded)).mean() >= SHEET_BORDER:
+        if table_shows(shaded):
             hull, area = pale_hull(shaded, size)
     return sheet_sized(hull, area)
+
+
+def table_shows(sheet: np.ndarray) -> bool:
+    """Does what is not `sheet` show along SHEET_BORDER of the picture's edge, as a table around a sheet does?"""
+    return bool((~border(sheet)).mean() >= SHEET_BORDER)
 
 
 def sheet_sized(hull: np.ndarray | None, area: float) -> np.ndarray | None:
