@@ -530,26 +530,31 @@ def digit_of_a_crop(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) 
     picture's height or width, as only a digit the picture was cropped to does."""
     framed = with_margin(gray, CROP_MARGIN)
     colour = None if chroma is None else with_margin(chroma, CROP_MARGIN)
-    found = digit_in(framed, colour, drawing)
+    found = digit_in(framed, colour, drawing, cropped=True)
     if found is None:
         return None
     scale = found.shape[0] / framed.shape[0]  # from the framed picture to the working copy
     return found if spans_most(found > 0, gray.shape[0] * scale, gray.shape[1] * scale) else None
 
 
-def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.ndarray | None:
-    """`find_digit` on the picture as it is."""
+def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped: bool = False) -> np.ndarray | None:
+    """`find_digit` on the picture as it is, or as `cropped` close to its digit and framed by its own background."""
     small, chroma = working_copy(gray, chroma)
     sheet = None if drawing else sheet_mask(small, chroma)
     printed = not drawing  # only paper has printed lines and frames
     found = strokes(small, sheet, None, printed)
-    if found is None or not (is_blob(found) or has_patch(found)):
-        return found
-    if sheet is not None:
+    if found is None:
+        return None
+    thick = is_blob(found) or has_patch(found)
+    if sheet is not None and (thick or (cropped and not ink_is_dark(small))):
         # Thick light strokes on a dark ground, closed over, can pass for a sheet on a table, and the ground between
-        # them for writing far thicker than a pen's. Read as light ink, they are what passed for the sheet.
+        # them for writing far thicker than a pen's. A light digit cropped close, framed by its dark ground, has no
+        # sheet in it to pass for: what does is its strokes, and what passed for writing is the noise on them. Read
+        # as light ink, they are what passed for the sheet.
         light = strokes(small, None, None, printed, dark=False)
         return light if light is not None and is_light_writing(light, sheet) else found
+    if not thick:
+        return found
     # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening leaves it
     # as background, unless the digit's own strokes are as thick as a shadow (then they come out as a blob or a patch
     # too, or all but a speck of them fall below the narrow opening's background, or what it leaves out is as dark as

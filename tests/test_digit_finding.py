@@ -886,6 +886,28 @@ def test_thick_light_strokes_on_a_dark_ground_are_not_taken_for_a_sheet(model: D
     assert read_right(model, uploads, labels[200:240]) >= 0.5
 
 
+def light_crop(rng: np.random.Generator, image: np.ndarray) -> bytes:
+    """An 8x8 digit (1 ink) enlarged to 60-240 px by one of four interpolations: grey-white strokes on a dark,
+    noisy ground, the picture cropped to the enlarged digit's square (no margin of ground beyond it)."""
+    side = int(rng.integers(60, 240))
+    method = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)[int(rng.integers(4))]
+    ink = np.clip(cv2.resize(image.astype(np.float32), (side, side), interpolation=method), 0, 1)
+    ground = rng.uniform(0, 40)
+    scan = ground + (rng.uniform(200, 255) - ground) * rng.uniform(0.75, 1) * ink
+    return png(np.clip(scan + rng.normal(0, rng.uniform(4, 10), scan.shape), 0, 255))
+
+
+def test_a_light_digit_cropped_close_is_not_taken_for_a_sheet(model: DigitModel) -> None:
+    """Framed by its own dark ground, a light digit cropped close can pass for a sheet, and the noise on its
+    strokes for the writing; read as light ink, at least 32 of 40 other writers' digits are read right and taken
+    for digits (scikit-learn's digits 300-339, `light_crop`)."""
+    images, labels = sklearn_digits()
+    uploads = [light_crop(np.random.default_rng([50, k]), images[300 + k]) for k in range(40)]
+    answers = model.answer(np.stack([preprocess(upload) for upload in uploads]))
+    right = (answers.probabilities.argmax(axis=1) == labels[300:340]) & answers.is_digit
+    assert int(right.sum()) >= 32
+
+
 def test_other_writers_digits_enlarged_without_smoothing_are_mostly_taken_for_digits(model: DigitModel) -> None:
     """Enlarged 16 times without smoothing, an 8x8 digit reaches the 20 px box as blocks with stair-stepped
     edges; the frame's slight blur keeps most of them from being taken for a shape. The first 200, 128 px, dark on
