@@ -1,8 +1,9 @@
 """What is written on the page: ink masks (float32, 0 = paper, 1 = full ink) of digits and of things that are not.
 
 Digits come from the MNIST test set (never its training images) and from scikit-learn's bundled 8x8 digits (other
-writers). Non-digits are font glyphs from the fonts matplotlib ships, handwriting-like letters, shapes and scribbles.
-Every parameter is drawn from the generator given, so a set is reproducible from its seed.
+writers). Non-digits are font glyphs from the fonts matplotlib ships, handwriting-like letters, shapes (outlines
+such as polygons, a heart or a cloud, and figures of strokes such as a spiral or a smiley) and scribbles. Every
+parameter is drawn from the generator given, so a set is reproducible from its seed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,28 @@ STROKE_LETTERS: dict[str, list[list[tuple[float, float]]]] = {
     "x": [[(0.15, 0.3), (0.85, 1)], [(0.85, 0.3), (0.15, 1)]],
 }
 
-SHAPES = ("circle", "ellipse", "square", "rectangle", "triangle", "star", "arrow", "cross", "heart")
+# Outlines, drawn closed (and filled at times), and figures of open strokes. No bare line, bracket or tick: turned
+# at random, each of those is a 1, a 7 or a 2's tail.
+SHAPES = (
+    "circle",
+    "ellipse",
+    "square",
+    "rectangle",
+    "triangle",
+    "star",
+    "arrow",
+    "cross",
+    "heart",
+    "pentagon",
+    "hexagon",
+    "octagon",
+    "diamond",
+    "house",
+    "cloud",
+    "crescent",
+)
+FIGURES = ("spiral", "plus", "smiley")
+JITTER_KNOTS = 12
 
 
 def upscale(ink: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,7 +122,15 @@ def polyline_canvas(
 
 
 def jittered(points: list[tuple[float, float]], rng: np.random.Generator, shear: float) -> np.ndarray:
-    array = np.asarray(points, dtype=np.float64) + rng.normal(0, 0.04, (len(points), 2))
+    """The points moved a little, as a hand draws them, and sheared. A long curve wavers smoothly between
+    JITTER_KNOTS moved points rather than point by point, which would make it a scribble."""
+    array = np.asarray(points, dtype=np.float64)
+    knots = min(len(array), JITTER_KNOTS)
+    moves = rng.normal(0, 0.04, (knots, 2))
+    if knots < len(array):
+        along = np.linspace(0, knots - 1, len(array))
+        moves = np.column_stack([np.interp(along, np.arange(knots), moves[:, i]) for i in range(2)])
+    array = array + moves
     array[:, 0] += shear * (0.5 - array[:, 1])
     return np.clip(array, -0.1, 1.1)
 
@@ -131,6 +161,23 @@ def shape_outline(name: str, rng: np.random.Generator) -> list[tuple[float, floa
         ]
     if name == "star":
         return star_points(int(rng.integers(5, 8)), float(rng.uniform(0.35, 0.55)))
+    if name in ("pentagon", "hexagon", "octagon"):
+        corners = np.linspace(-np.pi / 2, 1.5 * np.pi, {"pentagon": 5, "hexagon": 6, "octagon": 8}[name] + 1)
+        return [(0.5 + 0.5 * np.cos(a), 0.5 + 0.5 * np.sin(a)) for a in corners]
+    if name == "diamond":
+        half = float(rng.uniform(0.3, 0.5))
+        return [(0.5, 0), (0.5 + half, 0.5), (0.5, 1), (0.5 - half, 0.5), (0.5, 0)]
+    if name == "house":
+        eaves = float(rng.uniform(0.3, 0.5))
+        return [(0, eaves), (0.5, 0), (1, eaves), (1, 1), (0, 1), (0, eaves)]
+    if name == "cloud":
+        radii = 0.38 + 0.12 * np.abs(np.sin(int(rng.integers(5, 9)) * turn / 2))  # 5-8 bumps
+        return list(zip(0.5 + radii * np.cos(turn), 0.5 + 0.7 * radii * np.sin(turn), strict=True))
+    if name == "crescent":
+        inner = float(rng.uniform(0.2, 0.35))  # how far the inner circle is moved: a fat crescent, no bracket
+        outer = [(0.5 + 0.5 * np.cos(t), 0.5 + 0.5 * np.sin(t)) for t in np.linspace(0.6, 2 * np.pi - 0.6, 40)]
+        back = [(0.5 + inner + 0.45 * np.cos(t), 0.5 + 0.45 * np.sin(t)) for t in np.linspace(2 * np.pi - 1.2, 1.2, 30)]
+        return [*outer, *back, outer[0]]
     if name == "triangle":
         return [(0.5, 0), (1, 1), (0, 1), (0.5, 0)]
     if name == "arrow":
@@ -143,15 +190,38 @@ def shape_outline(name: str, rng: np.random.Generator) -> list[tuple[float, floa
     return [(0, top), (1, top), (1, top + height), (0, top + height), (0, top)]
 
 
+def figure_strokes(name: str, rng: np.random.Generator) -> list[list[tuple[float, float]]]:
+    """The strokes of a named figure of open strokes in the unit square."""
+    if name == "spiral":
+        turns = float(rng.uniform(2, 3.5))
+        t = np.linspace(0, 2 * np.pi * turns, 120)
+        r = 0.5 * t / t[-1]
+        return [list(zip(0.5 + r * np.cos(t), 0.5 + r * np.sin(t), strict=True))]
+    if name == "smiley":
+        t = np.linspace(0, 2 * np.pi, 60)
+        mouth = np.linspace(0.2 * np.pi, 0.8 * np.pi, 20)
+        return [
+            list(zip(0.5 + 0.5 * np.cos(t), 0.5 + 0.5 * np.sin(t), strict=True)),
+            [(0.33, 0.35), (0.35, 0.37)],
+            [(0.65, 0.35), (0.67, 0.37)],
+            list(zip(0.5 + 0.28 * np.cos(mouth), 0.5 + 0.28 * np.sin(mouth), strict=True)),
+        ]
+    return [[(0.5, 0), (0.5, 1)], [(0, 0.5), (1, 0.5)]]  # a plus: two strokes, not a cross's outline
+
+
 def shape(rng: np.random.Generator) -> np.ndarray:
-    name = SHAPES[int(rng.integers(len(SHAPES)))]
-    outline = jittered(shape_outline(name, rng), rng, float(rng.uniform(-0.15, 0.15)))
+    """An outline (filled at times) or a figure of open strokes, jittered, sheared and turned at random."""
+    names = SHAPES + FIGURES
+    name = names[int(rng.integers(len(names)))]
+    outline = name in SHAPES
+    strokes = [shape_outline(name, rng)] if outline else figure_strokes(name, rng)
+    shear = float(rng.uniform(-0.15, 0.15))
     angle = float(rng.uniform(0, 2 * np.pi))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    outline = (outline - 0.5) @ rotation.T * 0.8 + 0.5
-    drawn = polyline_canvas([outline], rng)
-    if rng.random() < 0.35:  # filled
-        points = np.round(14.4 + outline * (96 - 28.8)).astype(np.int32)
+    turned = [(jittered(stroke, rng, shear) - 0.5) @ rotation.T * 0.8 + 0.5 for stroke in strokes]
+    drawn = polyline_canvas(turned, rng)
+    if outline and rng.random() < 0.35:  # filled
+        points = np.round(14.4 + turned[0] * (96 - 28.8)).astype(np.int32)
         filled = np.zeros((96, 96), dtype=np.uint8)
         cv2.fillPoly(filled, [points.reshape(-1, 1, 2)], 255, cv2.LINE_AA)
         drawn = np.maximum(drawn, filled.astype(np.float32) / 255.0)
