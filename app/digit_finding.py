@@ -7,8 +7,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    the same pen reads the same in a shadow as in full light, and the bar is set by the sensor's noise (a pixel's
    difference from its neighbours), not by the picture's content. When no sheet is found and the digit found is
    one filled, convex patch, or holds a patch far thicker than its strokes (a shadow narrower than the opening),
-   the steps run again with a narrow opening; when a sheet was found and the digit found is such a patch, the
-   picture is read again as light ink (thick light strokes on a dark ground, closed over, pass for a sheet);
+   the steps run again with a narrow opening; when a sheet was found and the digit found is such a patch, or the
+   picture is a close crop whose ink reads light, the picture is read again as light ink (light strokes on a dark
+   ground, closed over, pass for a sheet);
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large unsaturated, or else pale,
    region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
