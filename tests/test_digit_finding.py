@@ -866,13 +866,18 @@ def test_other_writers_digits_as_they_come_are_read(model: DigitModel, enlarged:
     assert read_right(model, uploads, labels[:200]) >= floor
 
 
+def on_dark_ground(rng: np.random.Generator, ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """`ink` (1 ink) as grey-white strokes on a dark ground of 0-40, and that ground's level."""
+    ground = rng.uniform(0, 40)
+    return ground + (rng.uniform(200, 255) - ground) * rng.uniform(0.75, 1) * ink, ground
+
+
 def light_scan(rng: np.random.Generator, image: np.ndarray) -> bytes:
     """An 8x8 digit (1 ink) enlarged smoothly to 60-180 px: grey-white strokes as thick as the enlarging makes them,
     on a dark, noisy ground, with a margin of it on some sides or none."""
     side = int(rng.integers(60, 180))
     ink = np.clip(cv2.resize(image.astype(np.float32), (side, side), interpolation=cv2.INTER_CUBIC), 0, 1)
-    ground = rng.uniform(0, 40)
-    scan = ground + (rng.uniform(200, 255) - ground) * rng.uniform(0.75, 1) * ink
+    scan, ground = on_dark_ground(rng, ink)
     scan = np.pad(scan, [(int(rng.integers(0, side // 3)),) * 2 for _ in range(2)], constant_values=ground)
     return png(np.clip(scan + rng.normal(0, rng.uniform(2, 10), scan.shape), 0, 255))
 
@@ -892,8 +897,7 @@ def light_crop(rng: np.random.Generator, image: np.ndarray) -> bytes:
     side = int(rng.integers(60, 240))
     method = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)[int(rng.integers(4))]
     ink = np.clip(cv2.resize(image.astype(np.float32), (side, side), interpolation=method), 0, 1)
-    ground = rng.uniform(0, 40)
-    scan = ground + (rng.uniform(200, 255) - ground) * rng.uniform(0.75, 1) * ink
+    scan, _ = on_dark_ground(rng, ink)
     return png(np.clip(scan + rng.normal(0, rng.uniform(4, 10), scan.shape), 0, 255))
 
 
