@@ -6,6 +6,9 @@ picture; app.digit_finding weighs the marks with them."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -15,6 +18,16 @@ LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorte
 LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
 # A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
 LINE_ASPECT = 16
+# A box's side printed bold is at least this many times as long as it is thick, when four such sides close a
+# rectangle (`box_sides`), and so is a field's baseline that something is written on (`baselines`): a pen draws no
+# four straight strokes meeting at right angles, nor a straight one sticking out on both sides of the others.
+BOX_SIDE_ASPECT = 8
+MAX_RUNS = 8  # the longest lines each way a picture's boxes are looked for among (a form's boxes have fewer)
+STRAIGHT_RUN = 2  # a bold line's ink runs straight along it for this many of its widths (a stroke touching it, less)
+# A field's baseline sticks out clear of what is written on it by this share of its length at each end, and what
+# is written on it is at least BASELINE_WRITTEN of its length tall.
+BASELINE_END = 0.1
+BASELINE_WRITTEN = 0.25
 LONE_LINE_SPAN = 0.8  # a notebook's margin runs down most of the page; an upright pen stroke is a digit's height
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
 # found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
@@ -60,6 +73,9 @@ RULED_LINES = 4  # a ruled or squared page's lines: at least this many, one abov
 TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 
 
+Segment = tuple[int, int, int, int, bool, float]  # end points, horizontal, width
+
+
 def axis_segments(
     binary: np.ndarray, length: int, tilt: float, votes: float = 0.5
 ) -> list[tuple[int, int, int, int, bool]]:
@@ -76,6 +92,12 @@ def axis_segments(
     return found
 
 
+def tilt(x1: int, y1: int, x2: int, y2: int) -> float:
+    """Degrees a segment lies off the nearer of horizontal and vertical."""
+    angle = float(np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1))))
+    return min(angle, 90 - angle)
+
+
 def along(x1: int, y1: int, x2: int, y2: int) -> tuple[np.ndarray, np.ndarray]:
     """The rows and columns of the pixels on a segment, from its first end to its second."""
     count = max(abs(x2 - x1), abs(y2 - y1)) + 1
@@ -90,10 +112,11 @@ def segment_width(ridge: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> floa
 
 def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     """Ruled lines, form boxes and combs: the ink of long straight segments near horizontal or vertical (skew and
-    perspective are allowed) far longer than they are thick, and of the straight sides standing on them (a box's
-    sides, a comb's ticks) printed about as thick as they are. Where a stroke crosses a line, the ink on both sides
-    of it continues across and the crossing stays ink. On a `scan`, a lone upright line is a pen's stroke
-    (`without_a_lone_upright`); on a photo of a sheet it is the sheet's edge or a shadow's, and goes."""
+    perspective are allowed) far longer than they are thick, or printed bold and closing a box (`box_sides`) or under
+    what is written (`baselines`), and of the straight sides standing on them (a box's sides, a comb's ticks) printed
+    about as thick as they are. Where a stroke crosses a line, the ink on both sides of it continues across and the
+    crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`without_a_lone_upright`); on a photo of a
+    sheet it is the sheet's edge or a shadow's, and goes."""
     binary = mask.astype(np.uint8)
     distance = ink_distance(binary)
     pen = stroke_width(mask)
@@ -105,21 +128,37 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     shorter = min(mask.shape)
     drawn = {True: np.zeros_like(binary), False: np.zeros_like(binary)}  # horizontal, vertical lines
     widths: list[float] = []
+    stout: list[Segment] = []
     for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(LINE_SPAN * shorter)), LINE_TILT):
         width = segment_width(ridges[horizontal], x1, y1, x2, y2)
-        if np.hypot(x2 - x1, y2 - y1) >= LINE_ASPECT * width:
+        length = np.hypot(x2 - x1, y2 - y1)
+        if length >= LINE_ASPECT * width:
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
             widths.append(width)
+        elif length >= BOX_SIDE_ASPECT * width and tilt(x1, y1, x2, y2) <= SIDE_TILT:
+            stout.append((x1, y1, x2, y2, horizontal, width))
+    bold = {True: np.zeros_like(binary), False: np.zeros_like(binary)}
+    for x1, y1, x2, y2, horizontal, width in box_sides(stout) + baselines(binary, stout):
+        draw_straight(bold[horizontal], binary, (x1, y1, x2, y2, horizontal, width))
+        widths.append(width)
+    drawn = {h: drawn[h] | bold[h] for h in drawn}
     if scan:
         drawn[False] = without_a_lone_upright(drawn[False], drawn[True], mask.shape[0])
     if not (drawn[True].any() or drawn[False].any()):
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
     long_lines = {h: cv2.dilate(drawn[h], np.ones((3, 3), np.uint8)).astype(bool) for h in drawn}
+    bold_lines = {
+        h: cv2.dilate(bold[h], np.ones((3, 3), np.uint8)).astype(bool) if bold[h].any() else None for h in bold
+    }
     side = max(8, int(SIDE_SPAN * shorter))
     for x1, y1, x2, y2, horizontal in axis_segments(binary, side, SIDE_TILT):
         width = segment_width(ridges[horizontal], x1, y1, x2, y2)
-        if width <= SIDE_WIDTH * line_width and stands_on(long_lines[not horizontal], x1, y1, x2, y2):
+        if (
+            width <= SIDE_WIDTH * line_width
+            and stands_on(long_lines[not horizontal], x1, y1, x2, y2)
+            and not lies_along(bold_lines[horizontal], x1, y1, x2, y2)  # a bold line's own segment, drawn already
+        ):
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
     # The probabilistic transform walks along the first angle whose count passes its threshold: with a low one, a
     # thick side's pixels can start a slanted walk that ends short and uses them up, and the side goes unfound. A
@@ -136,6 +175,109 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
     crossed = drawn[True] & closed(rest, (1, reach)) | drawn[False] & closed(rest, (reach, 1))
     return (lines & (1 - crossed)).astype(bool)
+
+
+def baselines(binary: np.ndarray, segments: list[Segment]) -> list[Segment]:
+    """Those of `segments` that lie across with something written on them (`written_on`): a form field's baseline."""
+    return [s for s in segments if s[4] and written_on(binary, *s[:4])]
+
+
+def written_on(binary: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
+    """Does ink stand over the middle of a horizontal segment, reaching BASELINE_WRITTEN of its length above the
+    line it lies on (looked for within half its length), while the line's ends stick out clear (BASELINE_END of its
+    length)? A field's baseline is longer than what is written on it; a digit's own straight strokes end where
+    others start (a 2's base at its diagonal, a 4's bar at its arm), or have little or nothing over them (a 5's
+    flag, a 7's bar). The line is the rows of ink running straight along the segment for a quarter of its length."""
+    left, right = sorted((x1, x2))
+    length = right - left
+    top = max(0, int(min(y1, y2) - length / 2))
+    window = binary[top : max(y1, y2) + 1, left : right + 1]
+    straight = np.asarray(opened(window, (odd(length / 4), 1)).any(axis=1))
+    line_top = len(straight) - 1  # the first row of the line's run of straight rows, up from the segment
+    while line_top > 0 and straight[line_top - 1]:
+        line_top -= 1
+    over = window[: max(0, line_top - 1)]
+    above = np.asarray(over.any(axis=0))
+    rows = np.flatnonzero(over.any(axis=1))
+    end = max(1, int(BASELINE_END * length))
+    tall = rows.size > 0 and len(over) - rows[0] >= BASELINE_WRITTEN * length
+    return bool(tall and above[end:-end].any() and not above[:end].any() and not above[-end:].any())
+
+
+def box_sides(segments: list[Segment]) -> list[Segment]:
+    """Those of `segments` that close a rectangle with others: two lines across and two upright, each running from
+    one side to the other across it (short of it by at most FRAME_BORDER of the rectangle's size, as a rounded
+    corner leaves). Segments along one thick line are one line."""
+    kept: list[Segment] = []
+    across, upright = printed_runs([s for s in segments if s[4]]), printed_runs([s for s in segments if not s[4]])
+    for top, bottom in itertools.combinations(across, 2):
+        for left, right in itertools.combinations(upright, 2):
+            low_x, high_x = sorted((left.position, right.position))
+            low_y, high_y = sorted((top.position, bottom.position))
+            slack_x, slack_y = FRAME_BORDER * (high_x - low_x), FRAME_BORDER * (high_y - low_y)
+            thickest = max(run.width for run in (top, bottom, left, right))
+            if min(high_x - low_x, high_y - low_y) >= 4 * thickest and all(
+                run.start <= low + slack and run.end >= high - slack
+                for run, low, high, slack in (
+                    (top, low_x, high_x, slack_x),
+                    (bottom, low_x, high_x, slack_x),
+                    (left, low_y, high_y, slack_y),
+                    (right, low_y, high_y, slack_y),
+                )
+            ):
+                kept += [top.side(low_x, high_x), bottom.side(low_x, high_x)]
+                kept += [left.side(low_y, high_y), right.side(low_y, high_y)]
+    return kept
+
+
+@dataclass
+class Run:
+    """Segments along one printed line: where it lies across, where it starts and ends along, how thick it is."""
+
+    position: float
+    start: float
+    end: float
+    width: float
+    segments: list[Segment]
+
+    @property
+    def fit(self) -> tuple[float, float]:
+        """The line through its segments' ends (least squares): where it lies across at 0 along, and its slope
+        (down per step right for a line across, right per step down for an upright one). Along a bold line the
+        segments also run slantwise from one edge to the other, each turned further than the line."""
+        ends = np.array([(s[0], s[1]) for s in self.segments] + [(s[2], s[3]) for s in self.segments], float)
+        along_it, across_it = (ends[:, 0], ends[:, 1]) if self.segments[0][4] else (ends[:, 1], ends[:, 0])
+        if np.ptp(along_it) == 0:
+            return float(across_it.mean()), 0.0
+        slope, offset = np.polyfit(along_it, across_it, 1)
+        return float(offset), float(slope)
+
+    def side(self, low: float, high: float) -> Segment:
+        """The line as a box's side from `low` to `high` along it (`fit`): reaching the box's corners, which a
+        blurred or rounded corner leaves its segments short of."""
+        offset, slope = self.fit
+        start, end = offset + slope * low, offset + slope * high
+        if self.segments[0][4]:
+            return (round(low), round(start), round(high), round(end), True, self.width)
+        return (round(start), round(low), round(end), round(high), False, self.width)
+
+
+def printed_runs(segments: list[Segment]) -> list[Run]:
+    """`segments` (all across, or all upright) gathered into lines, the MAX_RUNS longest: a segment within half a
+    line's width of its first segment's position is on the same line (a stroke beside a bold line is another)."""
+    runs: list[Run] = []
+    for segment in sorted(segments, key=lambda s: (s[1] + s[3]) if s[4] else (s[0] + s[2])):
+        x1, y1, x2, y2, horizontal, width = segment
+        position, start, end = (
+            ((y1 + y2) / 2, min(x1, x2), max(x1, x2)) if horizontal else ((x1 + x2) / 2, min(y1, y2), max(y1, y2))
+        )
+        if runs and position - runs[-1].position <= max(width, runs[-1].width) / 2:
+            run = runs[-1]
+            run.start, run.end, run.width = min(run.start, start), max(run.end, end), max(run.width, width)
+            run.segments.append(segment)
+        else:
+            runs.append(Run(position, start, end, width, [segment]))
+    return sorted(runs, key=lambda run: run.end - run.start)[-MAX_RUNS:]
 
 
 def is_ruled(lines: np.ndarray) -> bool:
@@ -169,6 +311,21 @@ def draw_line(canvas: np.ndarray, x1: int, y1: int, x2: int, y2: int, width: flo
     cv2.line(canvas, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), 1, odd(2 * width + 1))
 
 
+def draw_straight(canvas: np.ndarray, binary: np.ndarray, segment: Segment) -> None:
+    """Draws the ink of `binary` in a segment's band (`draw_line`) that runs straight along it for STRAIGHT_RUN of
+    its widths: as thick as a bold line measures, the band takes in the strokes touching it too."""
+    x1, y1, x2, y2, horizontal, width = segment
+    band = np.zeros_like(canvas)
+    draw_line(band, x1, y1, x2, y2, width)
+    run = odd(STRAIGHT_RUN * width)
+    canvas |= band & opened(binary, (run, 1) if horizontal else (1, run))
+
+
+def lies_along(lines: np.ndarray | None, x1: int, y1: int, x2: int, y2: int) -> bool:
+    """Does a segment lie mostly on `lines` (None: there are none)?"""
+    return lines is not None and bool(lines[along(x1, y1, x2, y2)].mean() > 0.5)
+
+
 def stands_on(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:
     """Whether a segment meets the printed lines across it without passing through them: a box's side ends on its
     lines and a comb's tick on its base, while a pen's stroke over a line goes on beyond it."""
@@ -181,6 +338,11 @@ def spans_between(lines: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool
     box's side."""
     met = lines[along(x1, y1, x2, y2)]
     return bool(met[0] and met[-1] and not met.all())
+
+
+def opened(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`binary` where a rectangle of `size` (width, height) fits in its ink: runs at least that long."""
+    return np.asarray(cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones(size[::-1], np.uint8)), np.uint8)
 
 
 def closed(binary: np.ndarray, size: tuple[int, int]) -> np.ndarray:

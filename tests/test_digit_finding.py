@@ -28,7 +28,7 @@ from app.digit_finding import (
 from app.imaging import preprocess, saturation, to_grayscale
 from app.model import DigitModel
 from app.printed_forms import caption, frames, in_text_row
-from evalsets.inks import sklearn_digits
+from evalsets.inks import font_files, sklearn_digits, text_mask
 from evalsets.make import (
     DIGIT_SETS,
     chosen_digits,
@@ -38,6 +38,7 @@ from evalsets.make import (
     negative_kinds,
     source_digits,
 )
+from evalsets.scenes import scanned
 from evalsets.score import answer, digit_figures, load_model
 from tests.conftest import COMMITTED_VERSION
 from tests.uploads import encode
@@ -968,3 +969,65 @@ def test_digits_on_a_notebook_page_are_read(mnist: Mnist, model: DigitModel, squ
     photos = [notebook_page(np.random.default_rng([45, k]), squared, mnist.test_images[1000 + k]) for k in range(40)]
     read = sum(is_read(model, photo, int(mnist.test_labels[1000 + k])) for k, photo in enumerate(photos))
     assert read >= 34, read
+
+
+def bold_box_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scan of a form's single box printed bold (its lines a fourteenth to a ninth of its side thick, its corners
+    square or rounded) with `digit` written in it, at times touching its sides."""
+    side = int(rng.integers(90, 200))
+    bold = max(2, round(side / rng.uniform(9, 14)))
+    margin = int(side * rng.uniform(0.2, 0.6))
+    page = np.full((side + 2 * margin, side + 2 * margin), rng.uniform(225, 250), np.float32)
+    ink = float(rng.uniform(0, 90))
+    low, high = margin, margin + side
+    corner = side // 8 if rng.random() < 0.3 else 0
+    for start, end in (((low + corner, low), (high - corner, low)), ((low + corner, high), (high - corner, high))):
+        cv2.line(page, start, end, ink, bold)
+        cv2.line(page, start[::-1], end[::-1], ink, bold)
+    for x, y, angle in ((low, low, 180), (high, low, 270), (high, high, 0), (low, high, 90)):
+        centre = (x + corner if x == low else x - corner, y + corner if y == low else y - corner)
+        cv2.ellipse(page, centre, (corner, corner), angle, 0, 90, ink, bold)
+    written = int(side * rng.uniform(0.6, 0.9))
+    spare = side - written
+    top = low + int(spare * rng.uniform(0, 1))
+    page = write_digit(page, digit, top, low + int(spare * rng.uniform(0.1, 0.9)), written)
+    encoded, _ = scanned(np.repeat(page[..., None], 3, axis=2), rng)
+    return encoded
+
+
+def test_a_box_printed_bold_around_the_digit_is_removed(mnist: Mnist, model: DigitModel) -> None:
+    """Test digits 300-339, each in a box printed bold: sides too stout for a ruled line, which close a rectangle
+    as no pen's strokes do. The box goes, the digit is read."""
+    rng = np.random.default_rng(49)
+    uploads = [bold_box_form(digit, rng) for digit in mnist.test_images[300:340]]
+    assert read_right(model, uploads, mnist.test_labels[300:340]) >= 0.9
+
+
+def baseline_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scan of a form field that is a printed baseline, 1.2 to 2 times as long as `digit` written on it is tall,
+    under a printed label or not; the digit stands on the line, touching it or reaching below it."""
+    written = int(rng.integers(60, 160))
+    length = int(written * rng.uniform(1.2, 2.0))
+    label = int(written * 0.5) if rng.random() < 0.5 else 0
+    margin = int(written * rng.uniform(0.3, 0.7))
+    page = np.full((label + written + 2 * margin, length + 2 * margin), rng.uniform(225, 250), np.float32)
+    base = label + margin + written
+    line = rng.uniform(0, 120)
+    cv2.line(page, (margin, base), (margin + length, base), line, max(1, round(written / rng.uniform(15, 40))))
+    if label:
+        words = ("Age", "No.", "Qty", "Code")
+        text = text_mask(words[int(rng.integers(len(words)))], font_files()[0], label)[: label - 2]
+        page[margin // 2 : margin // 2 + text.shape[0], margin : margin + text.shape[1]] *= 1 - 0.8 * text
+    left = margin + int((length - written) * rng.uniform(0.2, 0.8))
+    page = write_digit(page, digit, base - int(written * rng.uniform(0.8, 0.9)), left, written)  # on it, or over it
+    encoded, _ = scanned(np.repeat(page[..., None], 3, axis=2), rng)
+    return encoded
+
+
+def test_a_printed_baseline_under_the_digit_is_removed(mnist: Mnist, model: DigitModel) -> None:
+    """Test digits 400-439, each written on a form's printed baseline: too short and too stout for a ruled line,
+    it sticks out clear on both sides of what is written on it, as no digit's own straight stroke does. The line
+    goes, the digit is read."""
+    rng = np.random.default_rng(49)
+    uploads = [baseline_form(digit, rng) for digit in mnist.test_images[400:440]]
+    assert read_right(model, uploads, mnist.test_labels[400:440]) >= 0.9
