@@ -28,6 +28,9 @@ STRAIGHT_RUN = 2  # a bold line's ink runs straight along it for this many of it
 # is written on it is at least BASELINE_WRITTEN of its length tall.
 BASELINE_END = 0.1
 BASELINE_WRITTEN = 0.25
+BASELINE_PEN = (
+    0.9  # a field's baseline is printed thinner than the pen writes: at most this share of its strokes' width
+)
 LONE_LINE_SPAN = 0.8  # a notebook's margin runs down most of the page; an upright pen stroke is a digit's height
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
 # found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
@@ -138,7 +141,7 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
         elif length >= BOX_SIDE_ASPECT * width and tilt(x1, y1, x2, y2) <= SIDE_TILT:
             stout.append((x1, y1, x2, y2, horizontal, width))
     bold = {True: np.zeros_like(binary), False: np.zeros_like(binary)}
-    for x1, y1, x2, y2, horizontal, width in box_sides(stout) + baselines(binary, stout):
+    for x1, y1, x2, y2, horizontal, width in box_sides(stout) + baselines(binary, stout, pen):
         draw_straight(bold[horizontal], binary, (x1, y1, x2, y2, horizontal, width))
         widths.append(width)
     drawn = {h: drawn[h] | bold[h] for h in drawn}
@@ -177,9 +180,10 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     return (lines & (1 - crossed)).astype(bool)
 
 
-def baselines(binary: np.ndarray, segments: list[Segment]) -> list[Segment]:
-    """Those of `segments` that lie across with something written on them (`written_on`): a form field's baseline."""
-    return [s for s in segments if s[4] and written_on(binary, *s[:4])]
+def baselines(binary: np.ndarray, segments: list[Segment], pen: float) -> list[Segment]:
+    """Those of `segments` that lie across, thinner than the `pen`'s strokes (BASELINE_PEN), with something written
+    on them (`written_on`): a form field's baseline. A digit's own straight stroke is as thick as the rest of it."""
+    return [s for s in segments if s[4] and s[5] < BASELINE_PEN * pen and written_on(binary, *s[:4])]
 
 
 def written_on(binary: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> bool:

@@ -26,6 +26,7 @@ from app.digit_finding import (
     working_copy,
 )
 from app.imaging import preprocess, saturation, to_grayscale
+from app.ink_masks import stroke_width
 from app.model import DigitModel
 from app.printed_forms import caption, frames, in_text_row
 from evalsets.inks import font_files, sklearn_digits, text_mask
@@ -1031,3 +1032,31 @@ def test_a_printed_baseline_under_the_digit_is_removed(mnist: Mnist, model: Digi
     rng = np.random.default_rng(49)
     uploads = [baseline_form(digit, rng) for digit in mnist.test_images[400:440]]
     assert read_right(model, uploads, mnist.test_labels[400:440]) >= 0.9
+
+
+def two_on_its_own_base(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """`digit` (a 2) as a drawing exported without transparency, dark strokes on white, its base drawn on straight
+    and as thick as its strokes past both ends of its body: what a field's baseline looks like but for its
+    thickness."""
+    side = int(rng.integers(120, 300))
+    ink = np.zeros((2 * side, 2 * side), np.float32)
+    ink[side // 2 : side // 2 + side, side // 2 : side // 2 + side] = cv2.resize(
+        digit.astype(np.float32) / 255, (side, side), interpolation=cv2.INTER_CUBIC
+    ).clip(0, 1)
+    rows, cols = np.nonzero(ink > 0.5)
+    pen = max(2, round(stroke_width(ink > 0.5)))
+    overshoot = int((cols.max() - cols.min()) * rng.uniform(0.2, 0.35))
+    base = int(rows.max() - pen / 2)
+    cv2.line(ink, (int(cols.min()) - overshoot, base), (int(cols.max()) + overshoot, base), 1.0, pen)
+    page = 255.0 * (1 - ink.clip(0, 1))
+    return encode(Image.fromarray(page.astype(np.uint8)), "PNG")
+
+
+def test_a_digits_own_straight_base_is_not_taken_for_a_printed_one(mnist: Mnist, model: DigitModel) -> None:
+    """The first 40 test 2s drawn with a straight base as thick as their strokes running past both ends of their
+    body: with something written over its middle and its ends clear, it would pass for a field's baseline, but a
+    printed baseline is thinner than the pen. The base stays the 2's."""
+    rng = np.random.default_rng(49)
+    twos = mnist.test_images[mnist.test_labels == 2][:40]
+    uploads = [two_on_its_own_base(two, rng) for two in twos]
+    assert read_right(model, uploads, np.full(len(twos), 2)) >= 0.9
