@@ -28,9 +28,8 @@ STRAIGHT_RUN = 2  # a bold line's ink runs straight along it for this many of it
 # is written on it is at least BASELINE_WRITTEN of its length tall.
 BASELINE_END = 0.1
 BASELINE_WRITTEN = 0.25
-BASELINE_PEN = (
-    0.9  # a field's baseline is printed thinner than the pen writes: at most this share of its strokes' width
-)
+# A field's baseline is printed thinner than the pen writes: at most this share of its strokes' width.
+BASELINE_PEN = 0.9
 LONE_LINE_SPAN = 0.8  # a notebook's margin runs down most of the page; an upright pen stroke is a digit's height
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
 # found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
@@ -89,13 +88,13 @@ def axis_segments(
     segments = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold, minLineLength=length, maxLineGap=3)
     found = []
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
-        angle = np.degrees(np.arctan2(abs(int(y2) - int(y1)), abs(int(x2) - int(x1))))
-        if min(angle, 90 - angle) <= tilt:
-            found.append((int(x1), int(y1), int(x2), int(y2), bool(angle < 45)))
+        x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
+        if off_axis(x1, y1, x2, y2) <= tilt:
+            found.append((x1, y1, x2, y2, abs(y2 - y1) < abs(x2 - x1)))
     return found
 
 
-def tilt(x1: int, y1: int, x2: int, y2: int) -> float:
+def off_axis(x1: int, y1: int, x2: int, y2: int) -> float:
     """Degrees a segment lies off the nearer of horizontal and vertical."""
     angle = float(np.degrees(np.arctan2(abs(y2 - y1), abs(x2 - x1))))
     return min(angle, 90 - angle)
@@ -138,7 +137,7 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
         if length >= LINE_ASPECT * width:
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
             widths.append(width)
-        elif length >= BOX_SIDE_ASPECT * width and tilt(x1, y1, x2, y2) <= SIDE_TILT:
+        elif length >= BOX_SIDE_ASPECT * width and off_axis(x1, y1, x2, y2) <= SIDE_TILT:
             stout.append((x1, y1, x2, y2, horizontal, width))
     bold = {True: np.zeros_like(binary), False: np.zeros_like(binary)}
     for x1, y1, x2, y2, horizontal, width in box_sides(stout) + baselines(binary, stout, pen):

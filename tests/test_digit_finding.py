@@ -972,6 +972,12 @@ def test_digits_on_a_notebook_page_are_read(mnist: Mnist, model: DigitModel, squ
     assert read >= 34, read
 
 
+def scan_of(page: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A grey `page` as a flatbed scan of it (the evaluation sets' `scanned`)."""
+    encoded, _ = scanned(np.repeat(page[..., None], 3, axis=2), rng)
+    return encoded
+
+
 def bold_box_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A scan of a form's single box printed bold (its lines a fourteenth to a ninth of its side thick, its corners
     square or rounded) with `digit` written in it, at times touching its sides."""
@@ -992,8 +998,7 @@ def bold_box_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     spare = side - written
     top = low + int(spare * rng.uniform(0, 1))
     page = write_digit(page, digit, top, low + int(spare * rng.uniform(0.1, 0.9)), written)
-    encoded, _ = scanned(np.repeat(page[..., None], 3, axis=2), rng)
-    return encoded
+    return scan_of(page, rng)
 
 
 def test_a_box_printed_bold_around_the_digit_is_removed(mnist: Mnist, model: DigitModel) -> None:
@@ -1021,8 +1026,7 @@ def baseline_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
         page[margin // 2 : margin // 2 + text.shape[0], margin : margin + text.shape[1]] *= 1 - 0.8 * text
     left = margin + int((length - written) * rng.uniform(0.2, 0.8))
     page = write_digit(page, digit, base - int(written * rng.uniform(0.8, 0.9)), left, written)  # on it, or over it
-    encoded, _ = scanned(np.repeat(page[..., None], 3, axis=2), rng)
-    return encoded
+    return scan_of(page, rng)
 
 
 def test_a_printed_baseline_under_the_digit_is_removed(mnist: Mnist, model: DigitModel) -> None:
