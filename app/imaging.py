@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from app.contract import IMAGE_SIDE  # the model's input frame
 from app.digit_finding import COLOUR_SIDE, WORK_SIDE, border, find_digit
@@ -100,6 +100,10 @@ def decode(data: bytes, limits: Limits) -> Image.Image:
         image.load()
     except ImageError:
         raise
+    except UnidentifiedImageError:  # its message names the in-memory file object, which means nothing to a client
+        raise UndecodableImageError(
+            f"cannot decode the {fmt} data: it has a {fmt} signature but no valid {fmt} header"
+        ) from None
     except Exception as error:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, struct.error, ...)
         raise UndecodableImageError(f"cannot decode the {fmt} data: {error}") from None
     if width == 0 or height == 0:

@@ -277,6 +277,7 @@ def test_bad_input_gets_a_clear_4xx_and_service_keeps_serving(
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert words in response.json()["detail"]
+    assert "object at 0x" not in response.json()["detail"]  # says what is wrong with the file, not Python's names
     good = client.post("/predict", files={"file": ("ok.png", mnist_png(mnist.test_images[0]))})
     assert good.status_code == 200 and good.json()["predicted_class"] == 7
 
