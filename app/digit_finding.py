@@ -18,7 +18,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    app.printed_forms);
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
-   edge) is chosen only when nothing else is there. Components close to it belong to the digit; specks, frames,
+   edge) is chosen only when nothing else is there, and on a scan a wide mark level with it on its left (a form's
+   label, its letters run together) counts far less. Components close to it belong to the digit; specks, frames,
    a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
    at the picture's edge, is the sheet's edge or the table beside it, and on a scanned form a comb's tick outside a
    closed cell is the form's: chosen, either means the page is blank.
@@ -40,6 +41,7 @@ from app.printed_forms import (
     frames,
     in_text_row,
     is_ruled,
+    labels_beside,
     on_lines,
     printed_lines,
     without_frames,
@@ -381,6 +383,9 @@ def digit_components(
     weight *= np.where(tick, TEXT_WEIGHT, 1.0)
     field = written_field(stats, weight, in_cell, lines, on_the_lines)
     weight *= np.where(field, 1.0, TEXT_WEIGHT)
+    # A scanned form's label printed beside the field is the form's too, even where the scan runs its letters together.
+    label = np.zeros(len(stats), bool) if on_the_lines is None else labels_beside(stats, weight)
+    weight *= np.where(label, TEXT_WEIGHT, 1.0)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
     weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
@@ -407,7 +412,7 @@ def digit_components(
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
-    keep &= ~(tick & ~tick[main])
+    keep &= ~(tick & ~tick[main]) & ~(label & ~label[main])
     return np.isin(labels, 1 + np.flatnonzero(keep))
 
 

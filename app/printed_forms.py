@@ -1,8 +1,8 @@
 """What a form prints around what was written, found in the digit finder's thresholded ink mask: ruled lines, boxes
 and combs (`printed_lines`), a ruled or squared page (`is_ruled`), frames around the digit (`without_frames`), cells
 the lines close (`cells`), ticks and stubs of sides left on the lines (`form_ticks`), printed words and labels
-(`in_text_row`, `printed_labels`, `caption`) and the field written in (`written_field`). Sizes are shares of the
-picture; app.digit_finding weighs the marks with them."""
+(`in_text_row`, `printed_labels`, `labels_beside`, `caption`) and the field written in (`written_field`). Sizes
+are shares of the picture; app.digit_finding weighs the marks with them."""
 
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ TEXT_HEIGHTS = 1.6
 TEXT_WEIGHT = 0.1
 CELL_GAP = 0.02  # printed lines stopping this share of the picture's longer side short of each other close a cell
 SIZEABLE = 0.1  # a mark counting at least this share as much as the strongest one is sizeable
+# A form's printed label beside its field, its letters run together into one mark, is at least LABEL_ASPECT times
+# as wide as it is tall; it lies wholly left of what was written, clear of it by LABEL_CLEAR of its height, and
+# within its rows (LABEL_ROWS of its height over or under): a figure's detached stroke lies closer, a digit's
+# broken piece reaches past its rows.
+LABEL_ASPECT = 1.5
+LABEL_CLEAR = 0.2
+LABEL_ROWS = 0.1
 # A form's printed label stands above what was written: clear paper at least LABEL_GAP of the label's height under
 # it, then a sizeable mark at least LABEL_HEIGHT of its height (the pieces of a broken digit have no such gap).
 LABEL_GAP = 0.2
@@ -418,6 +425,24 @@ def without_frames(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             cleaned[y : y + h, x : x + w] &= ~lines
             boxes[y : y + h, x : x + w] = True
     return cleaned, boxes
+
+
+def labels_beside(stats: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Per component: is it a form's label printed on the left of what was written, its letters run together into
+    one wide mark (the word rule sees no row of letters in it)? What was written is the mark with the most `weight`
+    that is not wide: a bold label can outweigh a digit written with a fine pen."""
+    x, y, w, h = (stats[:, i].astype(float) for i in range(4))
+    wide = w >= LABEL_ASPECT * h
+    if wide.all():
+        return np.zeros(len(stats), bool)
+    written = int(np.argmax(np.where(wide, 0.0, weight)))
+    rows = LABEL_ROWS * h[written]
+    return (
+        wide
+        & (x + w <= x[written] - LABEL_CLEAR * h[written])
+        & (y >= y[written] - rows)
+        & (y + h <= y[written] + h[written] + rows)
+    )
 
 
 def in_text_row(stats: np.ndarray) -> np.ndarray:

@@ -1064,3 +1064,30 @@ def test_a_digits_own_straight_base_is_not_taken_for_a_printed_one(mnist: Mnist,
     twos = mnist.test_images[mnist.test_labels == 2][:40]
     uploads = [two_on_its_own_base(two, rng) for two in twos]
     assert read_right(model, uploads, np.full(len(twos), 2)) >= 0.9
+
+
+def labelled_field_form(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scan of a form's field, `digit` written in its box, the box printed in a drop-out colour (too pale to count
+    as ink) and the field's label printed bold on its left, level with it, its letters running together."""
+    side = int(rng.integers(40, 100))
+    bold_fonts = [font for font in font_files() if "Bold" in font.name]
+    word = ("Age", "Qty", "Day", "Room", "Lot", "Month", "Code", "Bed", "Row", "Set")[int(rng.integers(10))]
+    text = text_mask(word + ":" * int(rng.integers(2)), bold_fonts[int(rng.integers(2))], int(side * 0.4))
+    margin, gap = int(side * rng.uniform(0.2, 0.5)), int(side * rng.uniform(0.05, 0.2))
+    paper = float(rng.uniform(225, 250))
+    page = np.full((side + 2 * margin, margin + text.shape[1] + gap + side + margin), paper, np.float32)
+    top = margin + (side - text.shape[0]) // 2
+    page[top : top + text.shape[0], margin : margin + text.shape[1]] *= 1 - 0.8 * text
+    left = margin + text.shape[1] + gap
+    cv2.rectangle(page, (left, margin), (left + side, margin + side), paper - float(rng.uniform(8, 18)), 1)
+    inner = int(side * rng.uniform(0.8, 0.95))
+    page = write_digit(page, digit, margin + (side - inner) // 2, left + (side - inner) // 2, inner)
+    return scan_of(page, rng)
+
+
+def test_a_label_printed_beside_the_field_is_not_read(mnist: Mnist, model: DigitModel) -> None:
+    """Test digits 500-539, each written in a form's field whose label, printed bold on its left, runs together
+    into one wide mark at a scan's resolution and can outweigh a digit: neither read in its place nor read with it."""
+    rng = np.random.default_rng(50)
+    uploads = [labelled_field_form(digit, rng) for digit in mnist.test_images[500:540]]
+    assert read_right(model, uploads, mnist.test_labels[500:540]) >= 0.9
