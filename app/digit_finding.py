@@ -14,7 +14,8 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
    on them (a box's sides, a comb's ticks), are removed, but a lone upright one on a scan is a pen's 1; a stroke
-   crossing a line keeps its crossing (the form's rules, lines, frames, cells and labels, are in
+   crossing a line keeps its crossing; on a ruled or squared page, a speck left, or on a squared page marks no
+   stronger than its lines, are what remains of them (the form's rules, lines, frames, cells and labels, are in
    app.printed_forms);
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
@@ -41,6 +42,7 @@ from app.printed_forms import (
     frames,
     in_text_row,
     is_ruled,
+    is_squared,
     labels_beside,
     on_lines,
     printed_lines,
@@ -473,7 +475,8 @@ def has_patch(found: np.ndarray) -> bool:
 
 
 def is_readable(found: np.ndarray) -> bool:
-    """Is the found ink large enough to read? The narrow opening can leave a speck of a thick digit's strokes."""
+    """Is the found ink large enough to read (MIN_DIGIT)? The narrow opening can leave a speck of a thick digit's
+    strokes, and removing a ruled page's lines one by one a speck of them."""
     rows, cols = np.nonzero(found)
     return max(np.ptp(rows), np.ptp(cols)) + 1 >= MIN_DIGIT * min(found.shape)
 
@@ -607,6 +610,17 @@ def ruling_level(signal: np.ndarray, mask: np.ndarray, lines: np.ndarray) -> flo
     return RULING_MARGIN * printed if written > RULING_GAP * printed else None
 
 
+def is_left_of_the_ruling(digit: np.ndarray, signal: np.ndarray, lines: np.ndarray) -> bool:
+    """Is `digit` what removing a ruled or squared page's `lines` one by one left of them: a speck (a crossing, a
+    broken piece), or on a squared page marks no stronger than its lines (a pen or a pencil writes darker than a
+    notebook's printed grid)?"""
+    if not lines.any():
+        return False
+    if is_ruled(lines) and not is_readable(digit):
+        return True
+    return is_squared(lines) and np.percentile(signal[digit], 90) <= np.percentile(signal[lines], 90)
+
+
 def strokes(
     small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool, dark: bool | None = None
 ) -> np.ndarray | None:
@@ -632,6 +646,8 @@ def strokes(
     digit = digit_components(mask, signal, sheet, lines, printed)
     if not digit.any():
         return None
+    if sheet is None and is_left_of_the_ruling(digit, signal, lines):
+        return None  # a blank ruled or squared page
     # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
     # parts), fainter marks elsewhere do not.
     top = float(np.percentile(signal[digit], STROKE_CORE))

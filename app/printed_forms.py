@@ -294,10 +294,21 @@ def is_ruled(lines: np.ndarray) -> bool:
     """Do printed lines run across the page RULED_LINES or more one above the other, or side by side (a ruled or
     squared page, not a form's box or comb)? Counted as the runs of line that each column (row) crosses, at the
     median column (row): a page turned a little still has each of its lines crossed once."""
+    return max(ruled_lines(lines)) >= RULED_LINES
+
+
+def is_squared(lines: np.ndarray) -> bool:
+    """Do printed lines run across the page RULED_LINES or more one above the other and side by side (a squared
+    page: a row of form boxes has only its top and bottom lines one above the other)?"""
+    return min(ruled_lines(lines)) >= RULED_LINES
+
+
+def ruled_lines(lines: np.ndarray) -> tuple[float, float]:
+    """How many lines the median column crosses, and the median row."""
     marked = lines.astype(np.int8)
     down = np.count_nonzero(np.diff(marked, axis=0) == 1, axis=0) + marked[0]
     across = np.count_nonzero(np.diff(marked, axis=1) == 1, axis=1) + marked[:, 0]
-    return max(float(np.median(down)), float(np.median(across))) >= RULED_LINES
+    return float(np.median(down)), float(np.median(across))
 
 
 def without_a_lone_upright(upright: np.ndarray, across: np.ndarray, height: int) -> np.ndarray:
