@@ -14,9 +14,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
    on them (a box's sides, a comb's ticks), are removed, but a lone upright one on a scan is a pen's 1; a stroke
-   crossing a line keeps its crossing; on a ruled or squared page, a speck left, or on a squared page marks no
-   stronger than its lines, are what remains of them (the form's rules, lines, frames, cells and labels, are in
-   app.printed_forms);
+   crossing a line keeps its crossing; on a ruled or squared page, a speck left, or on a squared page (its grid
+   looked for below the ink's bar too when printed faint) marks no stronger than its lines, are what remains of
+   them (the form's rules, lines, frames, cells and labels, are in app.printed_forms);
 5. components: the digit is the component with the most ink, counted less off-centre, off the sheet and in a
    printed word (a row of letters alike in height); a mark touching the picture's edge (the table, the sheet's
    edge) is chosen only when nothing else is there, and on a scan a wide mark level with it on its left (a form's
@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app.ink_masks import ink_distance, odd
+from app.ink_masks import ink_distance, odd, stroke_width
 from app.printed_forms import (
     TEXT_WEIGHT,
     cells,
@@ -112,6 +112,11 @@ MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
 LIGHT_SHEET_SPAN = 0.9  # light strokes closed over into a "sheet" span this share of its height and width
 RULING_GAP = 2.0  # writing this many times the contrast of a notebook's printed ruling is read above the ruling ...
 RULING_MARGIN = 1.25  # ... with ink counted from this many times the ruling's contrast
+# A blank squared page printed faint: what its lines leave stands less than FAINT_MARK times the ink's bar above the
+# paper, and its lines are found at FAINT_RULING of the bar. What is written stands more than RULING_MARGIN above them.
+FAINT_MARK = 2.0
+FAINT_RULING = 0.5
+FAINT_LINE_WIDTH = 3.0  # ... and they are as thin as the lines, in pixels of the working copy
 # A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
 # the sheet's edges and the table). It is looked at again inside a margin of this share of its longer side ...
 CROP_SIDE = WORK_SIDE
@@ -610,15 +615,21 @@ def ruling_level(signal: np.ndarray, mask: np.ndarray, lines: np.ndarray) -> flo
     return RULING_MARGIN * printed if written > RULING_GAP * printed else None
 
 
-def is_left_of_the_ruling(digit: np.ndarray, signal: np.ndarray, lines: np.ndarray) -> bool:
-    """Is `digit` what removing a ruled or squared page's `lines` one by one left of them: a speck (a crossing, a
-    broken piece), or on a squared page marks no stronger than its lines (a pen or a pencil writes darker than a
-    notebook's printed grid)?"""
-    if not lines.any():
+def is_left_of_the_ruling(digit: np.ndarray, signal: np.ndarray, lines: np.ndarray, threshold: float) -> bool:
+    """Is `digit` what removing a ruled or squared page's `lines` one by one left of them? On a ruled page a speck
+    (a crossing, a broken piece), on a squared page marks no stronger than its lines (a pen or a pencil writes
+    darker than a notebook's printed grid). A squared page printed so faint that few of its lines pass the ink's
+    bar `threshold` is looked at again for them below it, when the marks found are thin and barely pass it too."""
+    strength = float(np.percentile(signal[digit], 90))
+    if lines.any():
+        if is_ruled(lines) and not is_readable(digit):
+            return True
+        if is_squared(lines) and strength <= float(np.percentile(signal[lines], 90)):
+            return True
+    if strength >= FAINT_MARK * threshold or stroke_width(digit) > FAINT_LINE_WIDTH:
         return False
-    if is_ruled(lines) and not is_readable(digit):
-        return True
-    return is_squared(lines) and np.percentile(signal[digit], 90) <= np.percentile(signal[lines], 90)
+    faint = printed_lines(signal > FAINT_RULING * threshold, scan=True)
+    return is_squared(faint) and strength <= RULING_MARGIN * float(np.percentile(signal[faint], 90))
 
 
 def strokes(
@@ -646,7 +657,7 @@ def strokes(
     digit = digit_components(mask, signal, sheet, lines, printed)
     if not digit.any():
         return None
-    if sheet is None and is_left_of_the_ruling(digit, signal, lines):
+    if sheet is None and printed and is_left_of_the_ruling(digit, signal, lines, threshold):
         return None  # a blank ruled or squared page
     # The digit's own contrast sets the bar: fainter ink around its strokes counts (a blocky or faded scan's weak
     # parts), fainter marks elsewhere do not.
