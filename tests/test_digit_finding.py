@@ -994,8 +994,8 @@ def squared_scan(rng: np.random.Generator) -> bytes:
 
 def test_what_is_left_of_a_squared_pages_lines_is_no_digit(model: DigitModel) -> None:
     """With nothing written, no writing stands above the grid, so its lines are removed one by one: a crossing or a
-    broken piece they leave, or a line too faint to be found, was scaled up to a digit's size and read as one. Of 40
-    scans of blank squared paper most find no ink at all, and of 40 photos of blank squared notebook pages few are
+    broken piece they leave, or a line too faint to be found, scaled up to a digit's size, reads as one. Of 40 scans
+    of blank squared paper most find no ink at all, and of 40 photos of blank squared notebook pages few are
     answered as a digit."""
     scans = np.stack([preprocess(squared_scan(np.random.default_rng([51, k]))) for k in range(40)])
     assert sum(not frame.any() for frame in scans) >= 30
