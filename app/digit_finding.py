@@ -112,11 +112,12 @@ MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
 LIGHT_SHEET_SPAN = 0.9  # light strokes closed over into a "sheet" span this share of its height and width
 RULING_GAP = 2.0  # writing this many times the contrast of a notebook's printed ruling is read above the ruling ...
 RULING_MARGIN = 1.25  # ... with ink counted from this many times the ruling's contrast
-# A blank squared page printed faint: what its lines leave stands less than FAINT_MARK times the ink's bar above the
-# paper, and its lines are found at FAINT_RULING of the bar. What is written stands more than RULING_MARGIN above them.
+# A blank squared page printed faint: what its lines leave is as thin as they are (FAINT_LINE_WIDTH pixels of the
+# working copy) and stands less than FAINT_MARK times the ink's bar above the paper; its lines are found at
+# FAINT_RULING of the bar, and what is written stands more than RULING_MARGIN times as high as they do.
+FAINT_LINE_WIDTH = 3.0
 FAINT_MARK = 2.0
 FAINT_RULING = 0.5
-FAINT_LINE_WIDTH = 3.0  # ... and they are as thin as the lines, in pixels of the working copy
 # A picture smaller than the working copy may be cropped close to its digit (a phone's photo is larger, and shows
 # the sheet's edges and the table). It is looked at again inside a margin of this share of its longer side ...
 CROP_SIDE = WORK_SIDE

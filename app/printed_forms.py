@@ -292,8 +292,8 @@ def printed_runs(segments: list[Segment]) -> list[Run]:
 
 def is_ruled(lines: np.ndarray) -> bool:
     """Do printed lines run across the page RULED_LINES or more one above the other, or side by side (a ruled or
-    squared page, not a form's box or comb)? Counted as the runs of line that each column (row) crosses, at the
-    median column (row): a page turned a little still has each of its lines crossed once."""
+    squared page, or a form's row of four or more boxes)? Counted as the runs of line that each column (row)
+    crosses, at the median column (row): a page turned a little still has each of its lines crossed once."""
     return max(ruled_lines(lines)) >= RULED_LINES
 
 
