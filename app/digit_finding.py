@@ -558,6 +558,14 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped
     sheet = None if drawing else sheet_mask(small, chroma)
     printed = not drawing  # only paper has printed lines and frames
     found = strokes(small, sheet, None, printed)
+    if found is None and sheet is None and printed and holds_a_shadow(small):
+        # A dim band along the picture's edge (a shadow, light falling off), narrower than the wide opening, comes
+        # out as ink and swallows a form's line in it: the box is open, and a digit standing on its other line passes
+        # for a blank form's tick. The narrow opening leaves the band as background; what it finds at the picture's
+        # edge is the table or the page's edge.
+        retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
+        if retry is not None and is_readable(retry) and not (is_blob(retry) or has_patch(retry) or at_the_edge(retry)):
+            return retry
     if found is None:
         return None
     thick = is_blob(found) or has_patch(found)
@@ -576,6 +584,22 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped
     # what it keeps).
     retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
     return retry if retry is not None and is_found_without_a_shadow(small, found, retry) else found
+
+
+def holds_a_shadow(small: np.ndarray) -> bool:
+    """Does the wide opening (no sheet) take a patch far thicker than a pen's strokes for ink (`has_patch`)?"""
+    signal, spread = contrast(small, None)
+    return has_patch((signal > ink_threshold(spread)).astype(np.float32) * 255.0)
+
+
+def at_the_edge(found: np.ndarray) -> bool:
+    """Does the found ink touch the picture's edge (within EDGE of it, as `digit_components` counts it)?"""
+    rows, cols = np.nonzero(found)
+    edge = EDGE * min(found.shape)
+    height, width = found.shape
+    return bool(
+        min(rows.min(), cols.min()) <= edge or rows.max() >= height - 1 - edge or cols.max() >= width - 1 - edge
+    )
 
 
 def is_light_writing(light: np.ndarray, sheet: np.ndarray) -> bool:
