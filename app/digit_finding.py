@@ -31,6 +31,8 @@ it has a form's printed lines (a field's scan, whose lines run along and across 
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -332,6 +334,13 @@ def along_the_edge(mark: np.ndarray, box: np.ndarray, sheet: np.ndarray) -> bool
     return bool(distance.min() > 0 and np.median(distance) <= EDGE_BAND * max(sheet.shape))
 
 
+def touches_the_edge(x: Any, y: Any, w: Any, h: Any, shape: tuple[int, ...]) -> Any:
+    """Do the boxes (left, top, width, height; arrays or numbers) come within EDGE of the picture's edge?"""
+    height, width = shape[:2]
+    edge = EDGE * min(height, width)
+    return (x <= edge) | (y <= edge) | (x + w >= width - edge) | (y + h >= height - edge)
+
+
 def strongest_marks(mask: np.ndarray, signal: np.ndarray) -> np.ndarray:
     """The mask with only its MAX_MARKS strongest components (most ink, area times contrast): the rules that weigh
     marks against each other compare every pair, so a picture of noise with thousands of specks would cost time
@@ -362,8 +371,7 @@ def digit_components(
     strength = np.bincount(labels.ravel(), weights=signal.ravel(), minlength=count)
     stats = stats[1:]
     x, y, w, h, area = (stats[:, i] for i in range(5))
-    edge = EDGE * min(height, width)
-    touches = (x <= edge) | (y <= edge) | (x + w >= width - edge) | (y + h >= height - edge)
+    touches = touches_the_edge(x, y, w, h, mask.shape)
     rows, cols = centres[1:, 1], centres[1:, 0]
     # Off-centre distance, 0 in the middle and 1 at an edge: the digit is what the picture was taken of.
     off_centre = np.maximum(np.abs(2 * rows / height - 1), np.abs(2 * cols / width - 1))
@@ -480,6 +488,11 @@ def has_patch(found: np.ndarray) -> bool:
     return int(np.count_nonzero(thick & core.astype(bool))) > PATCH_SHARE * int(core.sum())
 
 
+def is_writing(found: np.ndarray) -> bool:
+    """Is the found ink a pen's strokes: readable, with no blob or patch of a shadow in it?"""
+    return is_readable(found) and not (is_blob(found) or has_patch(found))
+
+
 def is_readable(found: np.ndarray) -> bool:
     """Is the found ink large enough to read (MIN_DIGIT)? The narrow opening can leave a speck of a thick digit's
     strokes, and removing a ruled page's lines one by one a speck of them."""
@@ -564,7 +577,7 @@ def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped
         # for a blank form's tick. The narrow opening leaves the band as background; what it finds at the picture's
         # edge is the table or the page's edge.
         retry = strokes(small, None, SHEET_BACKGROUND_SPAN, printed)
-        if retry is not None and is_readable(retry) and not (is_blob(retry) or has_patch(retry) or at_the_edge(retry)):
+        if retry is not None and is_writing(retry) and not at_the_edge(retry):
             return retry
     if found is None:
         return None
@@ -593,20 +606,16 @@ def holds_a_shadow(small: np.ndarray) -> bool:
 
 
 def at_the_edge(found: np.ndarray) -> bool:
-    """Does the found ink touch the picture's edge (within EDGE of it, as `digit_components` counts it)?"""
-    rows, cols = np.nonzero(found)
-    edge = EDGE * min(found.shape)
-    height, width = found.shape
-    return bool(
-        min(rows.min(), cols.min()) <= edge or rows.max() >= height - 1 - edge or cols.max() >= width - 1 - edge
-    )
+    """Does the found ink's bounding box touch the picture's edge (`touches_the_edge`)?"""
+    left, top, width, height = cv2.boundingRect(cv2.findNonZero((found > 0).astype(np.uint8)))
+    return bool(touches_the_edge(left, top, width, height, found.shape))
 
 
 def is_light_writing(light: np.ndarray, sheet: np.ndarray) -> bool:
     """Is `light` (the picture read as light ink) the strokes that passed for `sheet`: readable, with no blob or
     patch, and spanning the sheet's height and width (light ink found on a real sheet's photo is a part of it: its
     lit side, its edge)?"""
-    if not is_readable(light) or is_blob(light) or has_patch(light):
+    if not is_writing(light):
         return False
     rows, cols = np.nonzero(light)
     sheet_rows, sheet_cols = np.nonzero(sheet)
@@ -619,7 +628,7 @@ def is_found_without_a_shadow(small: np.ndarray, found: np.ndarray, kept: np.nda
     """Is `kept` (the narrow opening's ink) the digit of `found` without a shadow? It is readable, holds no blob
     or patch itself, and the ink of `found` it leaves out is fainter than its own (SHADOW_SHARE, darkest tenths,
     over the level of the picture outside `found`)."""
-    if not is_readable(kept) or is_blob(kept) or has_patch(kept):
+    if not is_writing(kept):
         return False
     left_out = (found > 0) & (kept == 0)
     if not left_out.any():
