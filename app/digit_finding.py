@@ -109,6 +109,11 @@ EDGE_ASPECT = 2.5  # ... if it is this many times as long as it is wide
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
+# A photo of a sheet with the table around it is never this small (px on its longer side): its digit would be a few
+# pixels tall. A smaller picture is a scan, a drawing or a crop, and none is looked for: on a small JPEG the
+# compression's noise hides a drawing's flat dark ground from FLAT_TABLE, and its light strokes, closed over, pass
+# for a sheet.
+SHEET_PHOTO_SIDE = 100
 SHEET_BORDER = 0.2  # the table around a sheet shows along at least this share of the picture's edge
 MIN_SHEET = 0.15  # a sheet covers at least this share of the picture
 LIGHT_SHEET_SPAN = 0.9  # light strokes closed over into a "sheet" span this share of its height and width
@@ -506,11 +511,12 @@ def find_digit(gray: np.ndarray, chroma: np.ndarray | None = None, drawing: bool
 
     `gray` is luminance 0-255; `chroma` (optional, same size) is each pixel's colour saturation, which tells paper
     from a coloured table. A `drawing` (a drawing app's export) has no sheet or table in it to look for."""
+    sheetless = max(gray.shape) < SHEET_PHOTO_SIDE
     if max(gray.shape) < CROP_SIDE and marks_span(gray) and (drawing or not has_printed_lines(gray)):
-        cropped = digit_of_a_crop(gray, chroma, drawing)
+        cropped = digit_of_a_crop(gray, chroma, drawing, sheetless)
         if cropped is not None:
             return cropped
-    return digit_in(gray, chroma, drawing)
+    return digit_in(gray, chroma, drawing, sheetless=sheetless)
 
 
 def has_printed_lines(gray: np.ndarray) -> bool:
@@ -551,24 +557,29 @@ def with_margin(image: np.ndarray, share: float) -> np.ndarray:
     return cv2.copyMakeBorder(image.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=level)
 
 
-def digit_of_a_crop(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool) -> np.ndarray | None:
+def digit_of_a_crop(
+    gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, sheetless: bool = False
+) -> np.ndarray | None:
     """The digit of a picture cropped close to it, or None if the picture is not such a crop. Cropped close, the
     digit's strokes run along the picture's edges, where the table and the sheet's edge are looked for: so it is
     looked for with a margin of the picture's own background around it, and taken if it spans most of the
     picture's height or width, as only a digit the picture was cropped to does."""
     framed = with_margin(gray, CROP_MARGIN)
     colour = None if chroma is None else with_margin(chroma, CROP_MARGIN)
-    found = digit_in(framed, colour, drawing, cropped=True)
+    found = digit_in(framed, colour, drawing, cropped=True, sheetless=sheetless)
     if found is None:
         return None
     scale = found.shape[0] / framed.shape[0]  # from the framed picture to the working copy
     return found if spans_most(found > 0, gray.shape[0] * scale, gray.shape[1] * scale) else None
 
 
-def digit_in(gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped: bool = False) -> np.ndarray | None:
-    """`find_digit` on the picture as it is, or as `cropped` close to its digit and framed by its own background."""
+def digit_in(
+    gray: np.ndarray, chroma: np.ndarray | None, drawing: bool, cropped: bool = False, sheetless: bool = False
+) -> np.ndarray | None:
+    """`find_digit` on the picture as it is, or as `cropped` close to its digit and framed by its own background; a
+    drawing, or a picture too small to be a photo of a sheet (`sheetless`), has no sheet to look for."""
     small, chroma = working_copy(gray, chroma)
-    sheet = None if drawing else sheet_mask(small, chroma)
+    sheet = None if drawing or sheetless else sheet_mask(small, chroma)
     printed = not drawing  # only paper has printed lines and frames
     found = strokes(small, sheet, None, printed)
     if found is None and sheet is None and printed and holds_a_shadow(small):

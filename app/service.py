@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 
 from app.batching import BatchingEngine
 from app.gc_policy import collector_paused
-from app.imaging import Limits, preprocess, preprocess_files
+from app.imaging import Limits, mnist_format_files, preprocess, preprocess_files
 from app.logs import count_images, note_version
 from app.model import DigitModel, Predictions, configure_threads
 from app.png_short_path import declared_png_pixels
@@ -23,9 +23,9 @@ from app.settings import Settings
 from app.versions import LoadedVersion
 
 # PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
-# forms: an MNIST-sized PNG decodes (app.imaging's short path for plain grayscale PNGs) in less time than the two
-# thread hops it saves. Anything else (JPEG, larger PNGs) is decoded on a decoder thread first, so a slow
-# image never holds up other requests' batch.
+# forms when they are in MNIST's format: such a PNG decodes (app.imaging's short path for plain grayscale PNGs) in
+# less time than the two thread hops it saves. Anything else (JPEG, larger PNGs, a small picture that needs the
+# digit finder) is read on a decoder thread, so a slow image never holds up other requests' batch.
 INLINE_MAX_PIXELS = 64 * 64
 
 # Tensor bodies up to this size are decoded on the event loop; a larger JSON tensor (thousands of numbers per image)
@@ -40,15 +40,21 @@ class Classified:
     predictions: Predictions
 
 
-class _Preparation:
-    """`preprocess_files` as the engine's prepare function, keeping what it made for the caller."""
+class NeedsDigitFinder(Exception):
+    """A small upload that is not in MNIST's format: too slow to read on the engine's thread."""
+
+
+class _MnistFormatPreparation:
+    """`mnist_format_files` as the engine's prepare function, keeping what it made for the caller."""
 
     def __init__(self, files: Sequence[bytes], limits: Limits) -> None:
         self.files, self.limits = files, limits
         self.images: np.ndarray | None = None
 
     def __call__(self) -> np.ndarray:
-        self.images = preprocess_files(self.files, self.limits)
+        self.images = mnist_format_files(self.files, self.limits)
+        if self.images is None:
+            raise NeedsDigitFinder
         return self.images
 
 
@@ -140,12 +146,16 @@ class Service:
 
     async def classify(self, files: Sequence[bytes], loaded: LoadedVersion) -> Classified:
         """Uploaded images -> what the model saw and its answers from `loaded`, decoded off the event loop."""
-        preparation = _Preparation(files, self.limits)
         if decodes_inline(files):
-            records = await loaded.engine.predict_prepared(preparation, len(files))
-            assert preparation.images is not None  # set by the engine before it answers
-            return Classified(preparation.images, loaded.predictions(records))
-        images = await asyncio.get_running_loop().run_in_executor(self.decoders, preparation)
+            preparation = _MnistFormatPreparation(files, self.limits)
+            try:
+                records = await loaded.engine.predict_prepared(preparation, len(files))
+            except NeedsDigitFinder:
+                pass
+            else:
+                assert preparation.images is not None  # set by the engine before it answers
+                return Classified(preparation.images, loaded.predictions(records))
+        images = await asyncio.get_running_loop().run_in_executor(self.decoders, preprocess_files, files, self.limits)
         return Classified(images, loaded.predictions(await loaded.engine.predict(images)))
 
     async def infer(self, images: np.ndarray, loaded: LoadedVersion) -> Predictions:

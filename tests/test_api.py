@@ -16,7 +16,16 @@ from PIL import Image, ImageDraw, ImageFont
 from app.body_limit import declared_length
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
-from tests.uploads import ODD_PICTURES, encode, mnist_png, paper_jpeg, photo_jpeg, thick_png, transparent_canvas_png
+from tests.uploads import (
+    ODD_PICTURES,
+    encode,
+    mnist_png,
+    paper_jpeg,
+    photo_jpeg,
+    shrunk_canvas,
+    thick_png,
+    transparent_canvas_png,
+)
 from training.data import Mnist
 
 SAMPLE = 1000  # MNIST test images sent over HTTP
@@ -57,8 +66,9 @@ def test_mnist_pngs_match_the_offline_evaluation(
         (transparent_canvas_png, SAMPLE, 0.97),
         (photo_jpeg, 200, 0.95),
         (lambda digit, _rng: thick_png(digit), 300, 0.95),
+        (shrunk_canvas, 300, 0.97),
     ],
-    ids=["dark-ink-on-white-jpeg", "transparent-canvas", "photo-uneven-light", "thick-marker"],
+    ids=["dark-ink-on-white-jpeg", "transparent-canvas", "photo-uneven-light", "thick-marker", "canvas-shrunk-to-28px"],
 )
 def test_realistic_uploads_are_recognised(
     client: httpx.Client, mnist: Mnist, make: Callable, count: int, minimum: float
@@ -94,6 +104,20 @@ def test_batch_answers_in_upload_order(client: httpx.Client, mnist: Mnist) -> No
     body = response.json()
     assert body["model_version"] == SERVED_VERSION
     assert [p["predicted_class"] for p in body["predictions"]] == list(mnist.test_labels[:12])
+
+
+def test_a_batch_of_mnist_files_and_drawings_shrunk_to_28_pixels_is_answered_in_order(
+    client: httpx.Client, mnist: Mnist
+) -> None:
+    """MNIST's files are read on the engine's thread, a small drawing needs the digit finder: one request holding
+    both is read whole, in order."""
+    rng = np.random.default_rng(5)
+    digits, labels = mnist.test_images[:12], list(mnist.test_labels[:12])
+    uploads = [mnist_png(d) if i % 2 else shrunk_canvas(d, rng) for i, d in enumerate(digits)]
+    files = [("files", (f"{i}.png", data, "image/png")) for i, data in enumerate(uploads)]
+    response = client.post("/predict/batch", files=files)
+    assert response.status_code == 200, response.text
+    assert [p["predicted_class"] for p in response.json()["predictions"]] == labels
 
 
 def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist: Mnist) -> None:

@@ -49,6 +49,21 @@ def transparent_canvas_png(digit: np.ndarray, rng: np.random.Generator) -> bytes
     return encode(Image.fromarray(rgba, "RGBA"), "PNG")
 
 
+def shrunk_canvas(digit: np.ndarray, rng: np.random.Generator, fmt: str = "PNG") -> bytes:
+    """A marker's digit drawn white on a black 280 px canvas, anywhere and at 45-95 % of its side, then the whole
+    canvas shrunk to 28x28, as a home-made MNIST demo sends it: the digit fills the frame or sits to one side. As a
+    grayscale PNG, or an RGB JPEG."""
+    rows, columns = np.nonzero(digit)
+    crop = Image.fromarray(digit[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1].astype(np.uint8))
+    scale = rng.uniform(0.45, 0.95) * 280 / max(crop.size)
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    drawn = crop.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.MaxFilter(int(rng.integers(1, 6)) * 2 + 1))
+    canvas = Image.new("L", (280, 280))
+    canvas.paste(drawn, (int(rng.integers(0, 281 - drawn.width)), int(rng.integers(0, 281 - drawn.height))))
+    shrunk = canvas.resize((28, 28), Image.Resampling.BOX)
+    return encode(shrunk.convert("RGB") if fmt == "JPEG" else shrunk, fmt)
+
+
 def photo_jpeg(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     """A phone photo of pen on paper: uneven lighting across the page, grain, a thin pen line, large JPEG."""
     side = 600
