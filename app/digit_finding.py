@@ -359,12 +359,17 @@ def strongest_marks(mask: np.ndarray, signal: np.ndarray) -> np.ndarray:
 
 
 def digit_components(
-    mask: np.ndarray, signal: np.ndarray, sheet: np.ndarray | None, lines: np.ndarray, printed: bool
+    mask: np.ndarray,
+    signal: np.ndarray,
+    sheet: np.ndarray | None,
+    lines: np.ndarray,
+    printed: bool,
+    captured: bool = True,
 ) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
     comes in. `lines` are the printed lines already taken out of `mask`; frames are looked for where the picture
-    may have them (`printed`)."""
+    may have them (`printed`). Junk comes in at the edge of a picture `captured` by a camera or a scanner."""
     height, width = mask.shape
     mask = strongest_marks(mask, signal)
     mask, boxes = without_frames(mask) if printed else (mask, np.zeros(mask.shape, bool))
@@ -408,8 +413,9 @@ def digit_components(
     label = np.zeros(len(stats), bool) if on_the_lines is None else labels_beside(stats, weight)
     weight *= np.where(label, TEXT_WEIGHT, 1.0)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
-    # drawing that fills its canvas; a small one is a shadow's or the sheet's corner).
-    weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width))
+    # drawing that fills its canvas; a small one is a shadow's or the sheet's corner), or any one in a picture that
+    # no camera or scanner took (a drawing, drawn small near its canvas's edge).
+    weight *= ~touches | (np.maximum(w, h) >= EDGE_MARK * min(height, width)) | (not captured)
     if not weight.any():
         return np.zeros(mask.shape, bool)
     # A speck within the box of a large mark at the edge is that mark's noise, not a rival to it: a blocky scan of a
@@ -699,7 +705,8 @@ def strokes(
         mask = signal > threshold
         lines = printed_lines(mask, scan=sheet is None)
     mask &= ~lines
-    digit = digit_components(mask, signal, sheet, lines, printed)
+    # A picture without noise (a drawing app's export, a digital image) came from no camera or scanner.
+    digit = digit_components(mask, signal, sheet, lines, printed, captured=printed and spread > 0)
     if not digit.any():
         return None
     if sheet is None and printed and is_left_of_the_ruling(digit, signal, lines, threshold):

@@ -124,6 +124,41 @@ def test_digits_drawn_on_a_canvas_shrunk_whole_to_28_pixels_are_read(mnist: Mnis
     assert sum(is_read(model, upload, label) for upload, label in uploads) >= 95
 
 
+def drawn_near_the_edge(digit: np.ndarray, rng: np.random.Generator, fmt: str) -> bytes:
+    """`digit` drawn small (10-20 % of a 500 px canvas's side) up against one of the canvas's edges, within 8 px:
+    as a transparent drawing app's export ("RGBA"), white on black ("PNG") or dark on white ("JPEG")."""
+    side = 500
+    rows, cols = np.nonzero(digit)
+    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32) / 255
+    scale = rng.uniform(0.1, 0.2) * side / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    ink = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR).clip(0, 1)
+    height, width = ink.shape
+    top, left = int(rng.integers(0, side - height)), int(rng.integers(0, side - width))
+    gap, edge = int(rng.integers(0, 8)), int(rng.integers(4))
+    top = gap if edge == 0 else side - height - gap if edge == 1 else top
+    left = gap if edge == 2 else side - width - gap if edge == 3 else left
+    canvas = np.zeros((side, side), np.float32)
+    canvas[top : top + height, left : left + width] = ink
+    if fmt == "RGBA":
+        rgba = np.zeros((side, side, 4), np.uint8)
+        rgba[..., 3] = (canvas * 255).astype(np.uint8)
+        return encode(Image.fromarray(rgba, "RGBA"), "PNG")
+    if fmt == "PNG":
+        return png(canvas * 255)
+    return jpeg(255 - canvas * 255)
+
+
+@pytest.mark.parametrize("fmt", ["RGBA", "PNG", "JPEG"])
+def test_a_digit_drawn_small_against_the_canvas_edge_is_read(mnist: Mnist, model: DigitModel, fmt: str) -> None:
+    """A mark at a photo's edge is the table, a shadow's or the sheet's corner, and counts only when large; a picture
+    that no camera or scanner took (no noise at all) has no such junk, and a digit drawn small near its edge is it."""
+    rng = np.random.default_rng(4)
+    digits, labels = mnist.test_images[:50], mnist.test_labels[:50]
+    uploads = [(drawn_near_the_edge(digit, rng, fmt), int(label)) for digit, label in zip(digits, labels, strict=True)]
+    assert sum(is_read(model, upload, label) for upload, label in uploads) >= 47
+
+
 def test_a_digit_in_a_shadow_is_found(mnist: Mnist) -> None:
     """The digit sits across the shadow's edge: the shadow goes, the digit stays whole."""
     seven = mnist.test_images[0]

@@ -320,16 +320,16 @@ def test_keyboard_alone_can_clear_and_upload(session: Session, mnist: Mnist, tmp
     assert page.get_by_label("Upload an image…").count() == 1  # the file input is named by its visible label
     assert page.locator("#summary[aria-live]").count() == 1  # screen readers hear each new answer
 
-    # The focused file input opens the picker from the keyboard. Headless Chromium on a loaded machine has once
-    # dropped the key's activation (no chooser in 15 s, then fine on re-runs): a second press is allowed.
+    # The focused file input opens the picker from the keyboard. Headless Chromium on a loaded machine sometimes
+    # drops the key's activation (no chooser, then fine on re-runs): three presses are allowed.
     path = write_png(tmp_path / "digit.png", mnist.test_images[2])
-    for attempt in range(2):
+    for attempt in range(3):
         try:
             with page.expect_file_chooser(timeout=STEP_MS // 2) as chooser:
                 page.keyboard.press("Space")
             break
         except sync_api.TimeoutError:
-            if attempt == 1:
+            if attempt == 2:
                 raise
     assert page.evaluate("document.activeElement.id") == "file"
     chooser.value.set_files(path)
