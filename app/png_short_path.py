@@ -24,10 +24,11 @@ def declared_png_size(data: bytes) -> tuple[int, int] | None:
     return int(width), int(height)
 
 
-def declared_png_pixels(data: bytes) -> int | None:
-    """Width x height as a PNG's header states it; None for other data."""
+def declared_gray_png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG whose header states 8-bit grayscale, without interlacing (MNIST's own kind of file);
+    None for other data."""
     size = declared_png_size(data)
-    return None if size is None else size[0] * size[1]
+    return None if size is None or data[24:29] != GRAY_8BIT_HEADER else size
 
 
 # Chunks a plain grayscale PNG may carry that do not change what its pixels mean: text, resolution, time stamp.
@@ -46,8 +47,8 @@ def plain_png_pixels(data: bytes, max_pixels: int) -> np.ndarray | None:
     EXIF check) than in decoding; this walks the chunks itself and hands the image data to Pillow's own PNG decoder
     ("zip"), which undoes every PNG filter type. Same pixels; docs/benchmark.md has the cost of both.
     """
-    size = declared_png_size(data)
-    if size is None or data[24:29] != GRAY_8BIT_HEADER:
+    size = declared_gray_png_size(data)
+    if size is None:
         return None
     width, height = size
     if not 0 < width * height <= max_pixels:

@@ -13,20 +13,21 @@ import numpy as np
 from fastapi import Depends, Request
 
 from app.batching import BatchingEngine
+from app.contract import IMAGE_SIDE
 from app.gc_policy import collector_paused
 from app.imaging import Limits, mnist_format_files, preprocess, preprocess_files
 from app.logs import count_images, note_version
 from app.model import DigitModel, Predictions, configure_threads
-from app.png_short_path import declared_png_pixels
+from app.png_short_path import declared_gray_png_size
 from app.repository import Repository
 from app.settings import Settings
 from app.versions import LoadedVersion
 
-# PNGs up to this many pixels in all (a request's files together) are decoded on the engine's thread as their batch
-# forms when they are in MNIST's format: such a PNG decodes (app.imaging's short path for plain grayscale PNGs) in
-# less time than the two thread hops it saves. Anything else (JPEG, larger PNGs, a small picture that needs the
-# digit finder) is read on a decoder thread, so a slow image never holds up other requests' batch.
-INLINE_MAX_PIXELS = 64 * 64
+# MNIST's own kind of file, a 28x28 8-bit grayscale PNG in MNIST's format, is decoded on the engine's thread as its
+# batch forms, up to this many to a request: it decodes (app.imaging's short path for plain grayscale PNGs) in less
+# time than the two thread hops it saves. Anything else (JPEG, other PNGs, a 28x28 picture that needs the digit
+# finder) is read on a decoder thread, so a slow image never holds up other requests' batch.
+INLINE_MAX_FILES = 5
 
 # Tensor bodies up to this size are decoded on the event loop; a larger JSON tensor (thousands of numbers per image)
 # is parsed on a decoder thread, where the interpreter's thread switching lets the loop go on serving meanwhile.
@@ -59,13 +60,9 @@ class _MnistFormatPreparation:
 
 
 def decodes_inline(files: Sequence[bytes]) -> bool:
-    total = 0
-    for data in files:
-        pixels = declared_png_pixels(data)
-        if pixels is None:
-            return False
-        total += pixels
-    return total <= INLINE_MAX_PIXELS
+    """Are these a few files whose headers declare MNIST's own kind (28x28 8-bit grayscale PNGs)?"""
+    mnist_size = (IMAGE_SIDE, IMAGE_SIDE)
+    return len(files) <= INLINE_MAX_FILES and all(declared_gray_png_size(data) == mnist_size for data in files)
 
 
 @dataclass

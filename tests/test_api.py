@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from app.body_limit import declared_length
+from app.service import INLINE_MAX_FILES, decodes_inline
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import (
@@ -118,6 +119,17 @@ def test_a_batch_of_mnist_files_and_drawings_shrunk_to_28_pixels_is_answered_in_
     response = client.post("/predict/batch", files=files)
     assert response.status_code == 200, response.text
     assert [p["predicted_class"] for p in response.json()["predictions"]] == labels
+
+
+def test_only_mnist_files_are_decoded_on_the_engines_thread(mnist: Mnist) -> None:
+    """The engine's thread reads a few 28x28 grayscale PNGs (their headers say so) as their batch forms; any other
+    file is read on a decoder thread, so that the digit finder never holds up a batch."""
+    seven = Image.fromarray(mnist.test_images[0])
+    assert decodes_inline([mnist_png(mnist.test_images[0])] * INLINE_MAX_FILES)
+    assert not decodes_inline([mnist_png(mnist.test_images[0])] * (INLINE_MAX_FILES + 1))
+    for other in (seven.convert("RGB"), seven.resize((32, 32)), seven.resize((20, 20))):
+        assert not decodes_inline([encode(other, "PNG")])
+    assert not decodes_inline([encode(seven, "JPEG")])
 
 
 def test_include_input_returns_what_the_model_saw(client: httpx.Client, mnist: Mnist) -> None:
