@@ -364,7 +364,7 @@ def digit_components(
     sheet: np.ndarray | None,
     lines: np.ndarray,
     printed: bool,
-    captured: bool = True,
+    captured: bool,
 ) -> np.ndarray:
     """The main component and those near it; specks, frames and border-touching junk dropped. The main component
     is the one with the most ink (area times contrast), counted less towards the picture's edges, where junk
@@ -624,7 +624,7 @@ def holds_a_shadow(small: np.ndarray) -> bool:
 
 def at_the_edge(found: np.ndarray) -> bool:
     """Does the found ink's bounding box touch the picture's edge (`touches_the_edge`)?"""
-    left, top, width, height = cv2.boundingRect(cv2.findNonZero((found > 0).astype(np.uint8)))
+    left, top, width, height = cv2.boundingRect((found > 0).astype(np.uint8))
     return bool(touches_the_edge(left, top, width, height, found.shape))
 
 
