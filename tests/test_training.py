@@ -213,18 +213,35 @@ def test_exported_network_is_rewritten_and_computes_the_same(mnist: Mnist) -> No
             )
     images = mnist.test_images[:64].astype(np.float32)
     folded = inference_model(model)
-    kinds = {type(layer).__name__ for layer in folded.layers}
-    assert "BatchNormalization" not in kinds and "Dropout" not in kinds and "Conv2D" in kinds
-    assert len(folded.layers) == len(model.layers) - 5  # four normalisations folded, one dropout left out
+    kinds = [type(layer).__name__ for layer in folded.layers]
+    assert {"BatchNormalization", "Dropout", "Rescaling", "Reshape", "Flatten"}.isdisjoint(kinds)
+    # Four normalisations folded, one dropout left out, the scaling folded into the first kernel; the two reshapes
+    # (the input's, and the head's flatten) with fixed shapes.
+    assert len(folded.layers) == len(model.layers) - 6 and kinds.count("FixedReshape") == 2
     # The first block (32 filters on the one-channel image) by pooling phases; the later poolings (after the second
     # block, and into the head's quadrants) as trained.
-    first, relu, phase_max = folded.layers[2:5]
+    first, relu, phase_max = folded.layers[1:4]
     assert first.kernel.shape == (4, 4, 1, 4 * 32) and first.strides == (2, 2)
     assert isinstance(relu, keras.layers.ReLU) and isinstance(phase_max, PhaseMax)
     assert [type(layer).__name__ for layer in folded.layers].count("MaxPooling2D") == 2
     expected = np.asarray(model(images, training=False))
     np.testing.assert_allclose(np.asarray(folded(images)), expected, atol=2e-5)
     assert expected.argmax(axis=1).tolist() == np.asarray(folded(images)).argmax(axis=1).tolist()
+
+
+def test_the_tutorial_networks_scaling_moves_into_a_copy_of_its_first_dense_layer(mnist: Mnist) -> None:
+    from training.folding import FixedReshape, inference_model
+    from training.model import build_mlp
+
+    model = build_mlp()
+    images = mnist.test_images[:64].astype(np.float32)
+    expected = np.asarray(model(images, training=False))
+    folded = inference_model(model)
+    assert [type(layer).__name__ for layer in folded.layers] == ["FixedReshape", "Dense", "Dense"]
+    assert isinstance(folded.layers[0], FixedReshape) and folded.layers[0].target_shape == (28 * 28,)
+    np.testing.assert_allclose(np.asarray(folded(images)), expected, atol=1e-6)
+    # The trained model's own layers keep their weights: the export may run again, or the report read them after.
+    np.testing.assert_array_equal(np.asarray(model(images, training=False)), expected)
 
 
 def test_no_network_and_no_data_dir_says_how(tmp_path: Path) -> None:

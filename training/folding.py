@@ -1,6 +1,6 @@
 """The network as it is exported: the same function as the trained one, rewritten to cost less per image.
 
-Two rewrites, both exact up to float rounding (measured on the default CNN in docs/benchmark.md):
+Three rewrites, each exact up to float rounding (measured on the default CNN in docs/benchmark.md):
 
 - Batch normalisation folded into the layer before it, dropout left out. In inference a BatchNormalization layer is
   a fixed per-channel affine map, y = gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta, so after a
@@ -11,6 +11,9 @@ Two rewrites, both exact up to float rounding (measured on the default CNN in do
   one 4x4 convolution of stride 2 whose output channels are the block's filters at each of the four positions of a
   pooling window, then the max over those four. TensorFlow's CPU convolution is slow on one input channel and
   narrow outputs; the wide strided form ran the block in about half the time (benchmarks in docs/benchmark.md).
+- The input's scaling (a Rescaling layer without offset) folded into the kernel of the first convolution or dense
+  layer after it, and every reshape given its shape in full. Both leave out operations that run once per call
+  whatever the batch size, so they weigh most in a call for one image (docs/training.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 FOLDABLE = (layers.Conv2D, layers.Dense)
+RESHAPES = (layers.Reshape, layers.Flatten)  # layers that move values without changing them
 WINDOW = 2  # the pooling window's side that rewrite by phases handles
 PHASES = WINDOW * WINDOW
 
@@ -42,11 +46,30 @@ class PhaseMax(layers.Layer):
         return {**super().get_config(), "filters": self.filters}
 
 
+class FixedReshape(layers.Layer):
+    """[N, ...] -> [N, *target_shape]. Keras's Reshape and Flatten read the batch size from the input at run time,
+    three more operations per call; here the reshape infers it."""
+
+    def __init__(self, target_shape: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def call(self, inputs: Any) -> Any:
+        return ops.reshape(inputs, (-1, *self.target_shape))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
 def inference_model(model: keras.Sequential) -> keras.Sequential:
     """A new Sequential computing what `model(x, training=False)` computes: every BatchNormalization that follows a
-    Conv2D or Dense (channels last, no activation) folded into it, Dropout layers left out, and a first block of
-    one-channel 3x3 convolution, ReLU and 2x2 pooling computed by phases. Other layers are shared with `model`."""
-    return rewritten(rewritten(model, fold_batch_norm), pool_by_phases)
+    Conv2D or Dense (channels last, no activation) folded into it, Dropout layers left out, a first block of
+    one-channel 3x3 convolution, ReLU and 2x2 pooling computed by phases, the input's scaling folded into the first
+    kernel and the reshapes given their shapes in full. Other layers are shared with `model`."""
+    network = model
+    for step in (fold_batch_norm, pool_by_phases, fold_input_scale, fix_shapes):
+        network = rewritten(network, step)
+    return network
 
 
 # A rewrite step takes the layers still to place, consumes the ones it rewrites from the front and returns what goes
@@ -84,6 +107,36 @@ def pool_by_phases(pending: list[layers.Layer], weights: dict[str, list[np.ndarr
     strided = layers.Conv2D(PHASES * conv.filters, 2 * WINDOW, strides=WINDOW, padding="same", name=conv.name)
     weights[conv.name] = phase_weights(*conv.get_weights())
     return [strided, relu, PhaseMax(conv.filters, name=f"{conv.name}_pool")]
+
+
+def fold_input_scale(pending: list[layers.Layer], weights: dict[str, list[np.ndarray]]) -> list[layers.Layer]:
+    """A Rescaling by a single factor, without offset, before (past any reshapes) a Conv2D or Dense: that layer is
+    linear in its input, so the factor moves into its kernel (an offset would not: "same" padding pads with 0)."""
+    scaling = pending.pop(0)
+    if not isinstance(scaling, layers.Rescaling) or not is_plain_scale(scaling):
+        return [scaling]
+    reshapes = 0
+    while reshapes < len(pending) and isinstance(pending[reshapes], RESHAPES):
+        reshapes += 1
+    if reshapes == len(pending) or not isinstance(pending[reshapes], FOLDABLE):
+        return [scaling]
+    passed = [pending.pop(0) for _ in range(reshapes)]
+    layer = pending.pop(0)
+    copy = type(layer).from_config(layer.get_config())
+    kernel, *rest = layer.get_weights()
+    weights[layer.name] = [(kernel * scaling.scale).astype(kernel.dtype), *rest]
+    return [*passed, copy]
+
+
+def fix_shapes(pending: list[layers.Layer], weights: dict[str, list[np.ndarray]]) -> list[layers.Layer]:
+    layer = pending.pop(0)
+    if not isinstance(layer, RESHAPES) or None in layer.output.shape[1:]:
+        return [layer]
+    return [FixedReshape(layer.output.shape[1:], name=layer.name)]
+
+
+def is_plain_scale(scaling: layers.Rescaling) -> bool:
+    return isinstance(scaling.scale, int | float) and isinstance(scaling.offset, int | float) and scaling.offset == 0
 
 
 def can_fold(layer: layers.Layer, following: layers.Layer) -> bool:
