@@ -22,8 +22,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    edge) is chosen only when nothing else is there, and on a scan a wide mark level with it on its left (a form's
    label, its letters run together) counts far less. Components close to it belong to the digit; specks, frames,
    a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
-   at the picture's edge, is the sheet's edge or the table beside it, and on a scanned form a comb's tick outside a
-   closed cell is the form's: chosen, either means the page is blank.
+   at the picture's edge, is the sheet's edge or the table beside it, and one among other marks off the sheet is
+   the table's pattern; on a scanned form a comb's tick outside a closed cell is the form's: chosen, any of these
+   means the page is blank.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
 and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background, unless
@@ -106,6 +107,8 @@ SHEET_CUT = 0.08  # pale marks narrower than this share of the picture's longer 
 SHEET_MARGIN = 0.03  # the sheet's edge, this share of the picture's longer side, is left out
 EDGE_BAND = 2 * SHEET_MARGIN  # a mark off the sheet within this share of the longer side of it lies along its edge
 EDGE_ASPECT = 2.5  # ... if it is this many times as long as it is wide
+TABLE_MARKS = 3  # a mark off the sheet among this many marks there (itself included) is the table's pattern ...
+TABLE_PIECE = 0.25  # ... counting those at least this share of its size
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
@@ -339,6 +342,15 @@ def along_the_edge(mark: np.ndarray, box: np.ndarray, sheet: np.ndarray) -> bool
     return bool(distance.min() > 0 and np.median(distance) <= EDGE_BAND * max(sheet.shape))
 
 
+def in_a_pattern(stats: np.ndarray, mark: int, around: np.ndarray) -> bool:
+    """Is `mark` (off the sheet) a piece of the table's pattern (a checked cloth's squares, a photo's details): are
+    there TABLE_MARKS or more marks off the sheet `around` it (itself included), each at least TABLE_PIECE of its
+    size (rows of OpenCV's component stats)? A digit in a shadow that the sheet's found outline leaves out stands
+    alone on plain paper."""
+    size = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    return int(np.count_nonzero(around & (size >= TABLE_PIECE * size[mark]))) >= TABLE_MARKS
+
+
 def touches_the_edge(x: Any, y: Any, w: Any, h: Any, shape: tuple[int, ...]) -> Any:
     """Do the boxes (left, top, width, height; arrays or numbers) come within EDGE of the picture's edge?"""
     height, width = shape[:2]
@@ -425,18 +437,23 @@ def digit_components(
     held[speck] = within(stats[speck], stats[touches & (weight > 0)]).any(axis=1)
     inside = np.where(touches | held, 0.0, weight)
     main = int(np.argmax(inside if inside.any() else weight))
-    if (
-        sheet is not None
-        and off_sheet[main]
-        and (touches[main] or along_the_edge(labels == main + 1, stats[main], sheet))
-    ):
-        return np.zeros(mask.shape, bool)  # a blank sheet: what stands out is its own edge or the table beside it
-    if tick[main] and not in_cell[main]:
-        return np.zeros(mask.shape, bool)  # a blank form: what stands out is a comb's tick (a 1 in a box is in a cell)
     reach = NEAR * max(w[main], h[main])
     left, top = x[main] - reach, y[main] - reach
     right, bottom = x[main] + w[main] + reach, y[main] + h[main] + reach
     near = (x < right) & (x + w > left) & (y < bottom) & (y + h > top)
+    if (
+        sheet is not None
+        and off_sheet[main]
+        and (
+            touches[main]
+            or along_the_edge(labels == main + 1, stats[main], sheet)
+            or in_a_pattern(stats, main, near & off_sheet)
+        )
+    ):
+        # A blank sheet: what stands out is its own edge, or the table beside it or around it.
+        return np.zeros(mask.shape, bool)
+    if tick[main] and not in_cell[main]:
+        return np.zeros(mask.shape, bool)  # a blank form: what stands out is a comb's tick (a 1 in a box is in a cell)
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
     keep &= ~(tick & ~tick[main]) & ~(label & ~label[main])

@@ -755,6 +755,24 @@ def test_a_photo_of_a_blank_sheet_is_not_a_digit(model: DigitModel, seed: int, n
     assert nothing_is_found(model, blank_page(seed, number))
 
 
+@pytest.mark.parametrize("seed, number", [(0, 115), (11, 7), (11, 286), (23, 277)])
+def test_a_blank_sheet_on_a_patterned_table_is_not_a_digit(model: DigitModel, seed: int, number: int) -> None:
+    """Blank pages of the evaluation sets' negatives (--count 500): camera photos of an empty sheet on a checked
+    cloth or before a photo, where a cluster of the pattern's pieces off the sheet stood out as the ink, away from
+    the sheet's edge, and read as a digit. Nothing is found."""
+    assert nothing_is_found(model, blank_page(seed, number))
+
+
+@pytest.mark.parametrize("seed, number", [(0, 61), (7, 30), (11, 8), (23, 12)])
+def test_a_digit_alone_in_a_shadow_off_the_found_sheet_is_read(
+    mnist: Mnist, model: DigitModel, seed: int, number: int
+) -> None:
+    """Camera photos of the evaluation sets (--count 500) whose digit is in a shadow that the sheet's found outline
+    leaves out: the digit is off the sheet but stands alone on plain paper, not among a pattern's pieces, and is
+    read."""
+    assert is_read(model, *evalset_file(mnist, "camera", 500, number, seed))
+
+
 def test_form_box_lines_are_removed(mnist: Mnist) -> None:
     """A digit in the middle box of three printed boxes reads as the digit alone; the empty boxes are no ink."""
     four = mnist.test_images[4]
