@@ -1,9 +1,9 @@
 """`python -m app.classify MODEL_DIR IMAGE...`: what the service answers for image files, without a server.
 
 Each file goes through the service's own preprocessing (app.imaging) and the version in MODEL_DIR (a version folder
-such as models/mnist/11, or a model's folder, for its newest version); one line per file with its digit, whether it is
-a digit at all (with the digit score, when the version has one) and its ten probabilities. A file the service would
-refuse is one line on stderr and exit status 2.
+such as models/mnist/<version>, or a model's folder, for its newest version); one line per file with its digit,
+whether it is a digit at all (with the digit score, when the version has one) and its ten probabilities. A file the
+service would refuse is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ EXIT_BAD_INPUT = 2
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m app.classify", description=__doc__.splitlines()[0])
-    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="a version folder, e.g. models/mnist/11")
+    parser.add_argument(
+        "model_dir",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="models/mnist/<version>, or models/mnist for its newest version",
+    )
     parser.add_argument("images", type=Path, nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     return parser.parse_args(argv)
 
