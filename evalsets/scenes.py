@@ -173,10 +173,14 @@ def shadow(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 
 def camera(
-    ink: np.ndarray | None, rng: np.random.Generator, longer_side: tuple[int, int] = (1000, 3000)
+    ink: np.ndarray | None,
+    rng: np.random.Generator,
+    longer_side: tuple[int, int] = (1000, 3000),
+    digit_share: tuple[float, float] = (0.2, 0.5),
 ) -> tuple[bytes, str]:
     """A phone photo of a sheet lying on a table: perspective, uneven light, a shadow, noise, blur, JPEG. The photo's
-    longer side is drawn from `longer_side` (smaller photos render faster and look alike once reduced)."""
+    longer side is drawn from `longer_side` (smaller photos render faster and look alike once reduced), the digit's
+    from `digit_share` of the sheet's shorter side."""
     longer = int(rng.integers(*longer_side))
     height, width = (longer, int(longer * rng.uniform(0.56, 0.9)))[:: 1 if rng.random() < 0.6 else -1]
     sheet_h, sheet_w = int(height * rng.uniform(0.6, 0.95)), int(width * rng.uniform(0.6, 0.95))
@@ -185,7 +189,7 @@ def camera(
         step = int(sheet_h * rng.uniform(0.04, 0.09))
         sheet[step // 2 :: step, :, :] *= (1 - rng.uniform(0.1, 0.3) * np.array([1, 0.6, 0.2]))[None, :]
     if ink is not None:
-        mark = thickened(upscale(ink, int(min(sheet_h, sheet_w) * rng.uniform(0.2, 0.5)), rng), rng, -0.03, 0.06)
+        mark = thickened(upscale(ink, int(min(sheet_h, sheet_w) * rng.uniform(*digit_share)), rng), rng, -0.03, 0.06)
         put_ink(sheet, mark, *placed(mark, (sheet_h, sheet_w), rng, 0.7), pen_colour(rng), rng.uniform(0.7, 0.95))
     source = np.array([[0, 0], [sheet_w, 0], [sheet_w, sheet_h], [0, sheet_h]], dtype=np.float32)
     centre = np.array([width, height]) * rng.uniform(0.4, 0.6, 2)
