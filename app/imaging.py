@@ -29,7 +29,7 @@ TARGET_STROKE = 10  # MNIST strokes are about 2.5 px wide in the 20 px box, 10 p
 # The network reads a digit better through a slight blur: a scan enlarged without smoothing reaches the 20 px box with
 # stair-stepped edges, which MNIST's strokes do not have, and such a digit is otherwise often taken for a shape.
 SOFTENING = 0.5  # the blur's standard deviation, in pixels of the 28x28 frame
-# MNIST scaled each digit's longer side to 20 px and put its centre of mass in the middle of the frame. The ink is
+# MNIST scaled each digit's longer side to DIGIT_BOX and put its centre of mass in the middle of the frame. The ink is
 # counted above a quarter of the brightest pixel so that a JPEG copy's faint ringing does not widen the span; the
 # bounds leave room for MNIST's faintest digits (measured in docs/benchmark.md, "The MNIST-format check").
 MNIST_INK_SHARE = 0.25
