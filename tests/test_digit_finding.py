@@ -545,7 +545,7 @@ def test_a_small_forms_field_is_not_looked_at_as_a_close_crop(
     assert is_read(model, scan, label)
 
 
-@pytest.mark.parametrize("seed, number", [(0, 133), (11, 22), (11, 61), (11, 360)])
+@pytest.mark.parametrize("seed, number", [(0, 133), (11, 22), (11, 360)])
 def test_a_lone_cells_comb_holding_the_digit_is_removed(
     mnist: Mnist, model: DigitModel, seed: int, number: int
 ) -> None:

@@ -87,7 +87,7 @@ def add_train_command(commands: Any) -> None:
         metavar="DIR",
         help="where versions go: each run writes DIR/<next free number>/ (default models/mnist)",
     )
-    parser.add_argument("--epochs", type=int, help="passes over the training data (default 12 for cnn, 10 for mlp)")
+    parser.add_argument("--epochs", type=int, help="passes over the training data (default 14 for cnn, 10 for mlp)")
     parser.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
     parser.add_argument(
         "--learning-rate",
@@ -123,7 +123,7 @@ def add_train_command(commands: Any) -> None:
         type=count,
         metavar="N",
         help="generated non-digits (letters, shapes, scribbles, noise, photo crops, blank pages): with any, the "
-        "network learns a 'none of these' class and the export has a digit_score output (default 4000 for cnn, 0 "
+        "network learns a 'none of these' class and the export has a digit_score output (default 4800 for cnn, 0 "
         "for mlp, which cannot have one)",
     )
     parser.add_argument(

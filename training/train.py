@@ -27,11 +27,11 @@ from training.scene_samples import NONE_CLASS, scene_samples
 # Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": {
-        "epochs": 12,
+        "epochs": 14,
         "learning_rate": 2e-3,
         "augment": True,
         "scene_digits": 3600,
-        "non_digits": 4000,
+        "non_digits": 4800,
         "label_smoothing": 0.1,
     },
     "mlp": {
