@@ -35,8 +35,8 @@ def build_cnn(classes: int = NUM_CLASSES) -> keras.Model:
     CPU's training budget and serving cost. With `classes` = NUM_CLASSES + 1 the
     last class is "none of these" (training.scene_samples.NONE_CLASS).
 
-    The second block is the costliest layer in serving; it is as narrow as reads MNIST as well as a wider one, in a
-    width that is a multiple of 16, which the CPU's convolution kernels run at full speed (docs/training.md).
+    The second block, the costliest layer in serving, is kept narrow and trained longer rather than made wide; its
+    width is a multiple of 16, which the CPU's convolution kernels run at full speed (docs/training.md).
 
     The second and third convolutions are unpadded: their border positions would mostly see MNIST's empty margin,
     and without them serving costs a third less CPU per image (docs/training.md). The head sees the last features
