@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from training.architectures import ARCHITECTURES
+from training.architectures import ARCH_DEFAULTS, ARCHITECTURES, defaults_text
 from training.data import DataError, load_from_dir
 from training.export import OutputError, check_writable
 
@@ -87,12 +87,12 @@ def add_train_command(commands: Any) -> None:
         metavar="DIR",
         help="where versions go: each run writes DIR/<next free number>/ (default models/mnist)",
     )
-    parser.add_argument("--epochs", type=int, help="passes over the training data (default 14 for cnn, 10 for mlp)")
+    parser.add_argument("--epochs", type=int, help=f"passes over the training data (default {defaults_text('epochs')})")
     parser.add_argument("--batch-size", type=int, default=128, help="examples per step (default 128)")
     parser.add_argument(
         "--learning-rate",
         type=float,
-        help="Adam's initial rate, decayed to 0 along a cosine (default 2e-3 cnn, 1e-3 mlp)",
+        help=f"Adam's initial rate, decayed to 0 along a cosine (default {defaults_text('learning_rate')})",
     )
     parser.add_argument(
         "--augment",
@@ -116,22 +116,23 @@ def add_train_command(commands: Any) -> None:
         type=count,
         metavar="N",
         help="training digits also drawn into photos, scans and forms and read back through the service's "
-        "preprocessing (default 3600 for cnn, 0 for mlp)",
+        f"preprocessing (default {defaults_text('scene_digits')})",
     )
     parser.add_argument(
         "--non-digits",
         type=count,
         metavar="N",
         help="generated non-digits (letters, shapes, scribbles, noise, photo crops, blank pages): with any, the "
-        "network learns a 'none of these' class and the export has a digit_score output (default 4800 for cnn, 0 "
-        "for mlp, which cannot have one)",
+        "network learns a 'none of these' class and the export has a digit_score output "
+        f"(default {defaults_text('non_digits')}, which cannot have one)",
     )
     parser.add_argument(
         "--label-smoothing",
         type=share,
         metavar="S",
         help="the share of each digit's training target spread over the ten digits; the exported probabilities "
-        "are recalibrated afterwards by a temperature fitted on held-out digits (default 0.1 for cnn, 0 for mlp)",
+        "are recalibrated afterwards by a temperature fitted on held-out digits "
+        f"(default {defaults_text('label_smoothing')})",
     )
 
 
@@ -156,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     # job with one line, not after TensorFlow's start-up logs.
     check_writable(args.output)
     data = load_from_dir(args.data_dir) if args.data_dir is not None else None
-    from training.train import ARCH_DEFAULTS, TrainConfig, train  # TensorFlow loads only when it is needed
+    from training.train import TrainConfig, train  # TensorFlow loads only when it is needed
 
     defaults = ARCH_DEFAULTS[args.arch]
     config = TrainConfig(

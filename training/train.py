@@ -24,25 +24,6 @@ from training.model import augmenter, build_model
 from training.report import write_metrics, write_pictures
 from training.scene_samples import NONE_CLASS, scene_samples
 
-# Per-architecture defaults, chosen by measurement on a 2-core CPU (see docs/training.md).
-ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cnn": {
-        "epochs": 14,
-        "learning_rate": 2e-3,
-        "augment": True,
-        "scene_digits": 3600,
-        "non_digits": 4800,
-        "label_smoothing": 0.1,
-    },
-    "mlp": {
-        "epochs": 10,
-        "learning_rate": 1e-3,
-        "augment": False,
-        "scene_digits": 0,
-        "non_digits": 0,
-        "label_smoothing": 0.0,
-    },
-}
 # Scene digits and non-digits made from the validation images, for the per-epoch curves and the report's figures.
 VALIDATION_SAMPLES = 300
 
