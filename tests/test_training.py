@@ -363,9 +363,10 @@ def test_scene_samples_are_preprocessed_uploads(mnist: Mnist) -> None:
 def test_scene_samples_are_read_without_the_served_blur(mnist: Mnist) -> None:
     """A network trained on blurred scene samples tells far fewer non-digits (docs/training.md)."""
     from app.imaging import preprocess
-    from training.scene_samples import render, upload
+    from training.scene_samples import NONE_CLASS, render, upload
 
-    for task in [(0, mnist.train_images[0]), (1, mnist.train_images[1]), (2, None), (3, None)]:
+    digits = [(n, mnist.train_images[n], int(mnist.train_labels[n])) for n in range(2)]
+    for task in [*digits, (2, None, NONE_CLASS), (3, None, NONE_CLASS)]:
         data = upload(5, task)
         sample = render(5, task)
         np.testing.assert_array_equal(sample, preprocess(data, softened=False))
@@ -390,3 +391,33 @@ def test_small_originals_are_a_few_pixels_in_few_grey_levels(mnist: Mnist) -> No
     assert blank.shape == (28, 28) and not blank.any()
     data, _ = small_original_scan(mnist_digit(mnist.train_images[0]), np.random.default_rng(3))
     assert preprocess(data).max() == 255  # found and scaled to full ink, as an upload is
+
+
+def test_upright_ones_get_a_flag_from_the_top_and_slanted_ones_stay_bare(mnist: Mnist) -> None:
+    """The flag is ink added above the stem's middle, left of its top, nothing of the 1 is lost, and the foot (when
+    drawn) is ink added at the stem's bottom; a slanted 1 and an empty page are left as they are."""
+    from evalsets.inks import mnist_digit
+    from training.scene_samples import flagged_one
+
+    ones = [mnist_digit(image) for image in mnist.train_images[mnist.train_labels == 1][:200]]
+    upright, slanted = [], []
+    for ink in ones:
+        rows, cols = np.nonzero(ink > 0.3)
+        slope = np.polyfit(rows, cols, 1)[0]  # columns moved per row down: 0 upright, -1 a 45-degree "/"
+        (upright if abs(slope) < 0.1 else slanted if abs(slope) > 0.6 else []).append(ink)
+    assert len(upright) >= 20 and len(slanted) >= 5
+    leftwards = 0
+    for number, ink in enumerate(upright):
+        flagged = flagged_one(ink, np.random.default_rng(number))
+        assert (flagged >= ink).all()
+        rows, cols = np.nonzero(ink > 0.3)
+        added_rows, added_cols = np.nonzero((flagged - ink) > 0.3)
+        upper = added_rows < rows.mean()
+        assert upper.sum() >= 2, number  # a flag, not nothing
+        assert (added_rows[~upper] >= rows.max() - 4).all(), number  # anything else is the foot
+        leftwards += added_cols[upper].mean() < cols[rows == rows.min()].mean()
+    assert leftwards >= 0.8 * len(upright)  # the rest are thick strokes that hide much of their flag
+    for number, ink in enumerate(slanted):
+        np.testing.assert_array_equal(flagged_one(ink, np.random.default_rng(number)), ink)
+    empty = np.zeros((28, 28), np.float32)
+    np.testing.assert_array_equal(flagged_one(empty, np.random.default_rng(0)), empty)

@@ -1,11 +1,11 @@
 """Training images that look like what the service's preprocessing makes of real uploads.
 
 MNIST training digits are drawn into the evaluation generators' scenes (a page, a canvas, a camera photo of a
-sheet, a form box, a low-resolution scan, a scan of a digit kept at a few pixels a side), and non-digits (letters,
-shapes, scribbles, noise, photo crops, empty pages) are made the same way; each file is then read back through the
-service's own preprocessing, so the network learns from the 28x28 images it is shown in serving. The non-digits
-carry the label NONE_CLASS: the "none of these" class the exported digit score comes from. The test images are never
-used here.
+sheet, a form box, a low-resolution scan, a scan of a digit kept at a few pixels a side), half of the upright 1s
+given a flag as many writers outside MNIST draw one, and non-digits (letters, shapes, scribbles, noise, photo crops,
+empty pages) are made the same way; each file is then read back through the service's own preprocessing, so the
+network learns from the 28x28 images it is shown in serving. The non-digits carry the label NONE_CLASS: the "none of
+these" class the exported digit score comes from. The test images are never used here.
 """
 
 from __future__ import annotations
@@ -45,6 +45,53 @@ def small_original(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.round(small * SMALL_ORIGINAL_LEVELS) / SMALL_ORIGINAL_LEVELS
 
 
+# Many writers outside MNIST start a 1 with a flag, a short stroke from the top of the stem down to the left, and
+# some give it a foot; MNIST's 1s are nearly all bare strokes, and a network that never saw a flag reads a flagged 1,
+# enlarged from a few pixels, as a 4 or a 7. A slanted stem keeps its bare stroke: flagged, it is a 7.
+FLAGGED_ONES = 0.5  # the share of the scene digits' 1s given a flag
+FOOTED_FLAGS = 0.4  # the share of those also given a foot
+FLAG_ANGLES = (30.0, 55.0)  # degrees from straight down, towards the left
+FLAG_LENGTHS = (0.25, 0.45)  # shares of the stem's length
+FOOT_HALF_WIDTHS = (0.15, 0.3)  # shares of the stem's length
+STEEPEST_FLAGGED_SLANT = 20.0  # degrees from upright
+STROKE_WIDTHS = (1.5, 4.0)  # pixels: the flag's and the foot's, near the stem's own
+SUPERSAMPLING = 8  # the added strokes are drawn this many times larger, then shrunk: anti-aliased like MNIST's
+
+
+def with_strokes(ink: np.ndarray, strokes: list[tuple[np.ndarray, np.ndarray]], width: float) -> np.ndarray:
+    """`ink` with straight strokes (pairs of (x, y) pixel positions) added, `width` pixels wide, at its full ink."""
+    canvas = np.zeros((ink.shape[0] * SUPERSAMPLING, ink.shape[1] * SUPERSAMPLING), np.float32)
+    for start, end in strokes:
+        ends = [tuple(int(v) for v in (point + 0.5) * SUPERSAMPLING) for point in (start, end)]
+        cv2.line(canvas, ends[0], ends[1], 1.0, max(1, int(width * SUPERSAMPLING)), cv2.LINE_AA)
+    added = cv2.resize(canvas, ink.shape[::-1], interpolation=cv2.INTER_AREA)
+    return np.maximum(ink, added * ink.max())
+
+
+def flagged_one(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 1's ink with a flag from the top of its stem, at times a foot too; a slanted or empty stroke as it is."""
+    rows, cols = np.nonzero(ink > 0.3)
+    if rows.size < 5:
+        return ink
+    points = np.column_stack([cols, rows]).astype(np.float64)
+    centred = points - points.mean(axis=0)
+    stem = np.linalg.eigh(centred.T @ centred)[1][:, -1]  # the direction the ink spreads most along
+    stem = stem if stem[1] > 0 else -stem  # pointing down
+    if abs(stem[0]) > np.sin(np.radians(STEEPEST_FLAGGED_SLANT)):
+        return ink
+    along = centred @ stem
+    top, bottom = points[np.argmin(along)], points[np.argmax(along)]
+    length = float(np.ptp(along))
+    width = float(np.clip(rows.size / max(length, 1.0), *STROKE_WIDTHS))  # the ink's area over its length
+    angle = np.radians(rng.uniform(*FLAG_ANGLES))
+    flag_end = top + np.array([-np.sin(angle), np.cos(angle)]) * length * rng.uniform(*FLAG_LENGTHS)
+    strokes = [(top, flag_end)]
+    if rng.random() < FOOTED_FLAGS:
+        half = np.array([length * rng.uniform(*FOOT_HALF_WIDTHS), 0.0])
+        strokes.append((bottom - half, bottom + half))
+    return with_strokes(ink, strokes, width)
+
+
 def small_original_scan(ink: np.ndarray | None, rng: np.random.Generator) -> tuple[bytes, str]:
     """A low-resolution scan of a digit stored at a few pixels a side."""
     return scenes.low_resolution_scan(None if ink is None else small_original(ink, rng), rng)
@@ -62,12 +109,12 @@ DIGIT_SCENES: tuple[make.Scene, ...] = (
 )
 STREAM = 1000  # offsets the random streams from the evaluation sets' (which number theirs from 0)
 
-Task = tuple[int, np.ndarray | None]  # (number, MNIST digit or None for a non-digit)
+Task = tuple[int, np.ndarray | None, int]  # (number, MNIST digit or None for a non-digit, label)
 
 
 def upload(seed: int, task: Task) -> bytes:
     """One sample as an encoded image file, as it would be uploaded."""
-    number, digit = task
+    number, digit, label = task
     rng = np.random.default_rng([seed, STREAM, number])
     if digit is None:
         kinds = list(make.NEGATIVE_KINDS)
@@ -75,7 +122,10 @@ def upload(seed: int, task: Task) -> bytes:
         data, _ = make.negative(kinds[int(rng.choice(len(kinds), p=shares / shares.sum()))], rng, DIGIT_SCENES)
     else:
         scene = DIGIT_SCENES[int(rng.integers(len(DIGIT_SCENES)))]
-        data, _ = scene(inks.mnist_digit(digit), rng)
+        ink = inks.mnist_digit(digit)
+        if label == 1 and rng.random() < FLAGGED_ONES:
+            ink = flagged_one(ink, rng)
+        data, _ = scene(ink, rng)
     return data
 
 
@@ -95,8 +145,8 @@ def scene_samples(
         return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), labels[:0]
     rng = np.random.default_rng([seed, STREAM])
     chosen = rng.choice(len(images), size=min(digits, len(images)), replace=False)
-    tasks: list[Task] = [(n, images[i]) for n, i in enumerate(chosen)]
-    tasks += [(len(chosen) + n, None) for n in range(non_digits)]
+    tasks: list[Task] = [(n, images[i], int(labels[i])) for n, i in enumerate(chosen)]
+    tasks += [(len(chosen) + n, None, NONE_CLASS) for n in range(non_digits)]
     with multiprocessing.get_context("spawn").Pool(os.cpu_count() or 1) as pool:
         rendered = pool.map(partial(render, seed), tasks, chunksize=16)
     samples = np.clip(np.round(np.stack(rendered)), 0, 255).astype(np.uint8)
