@@ -400,11 +400,9 @@ def test_upright_ones_get_a_flag_from_the_top_and_slanted_ones_stay_bare(mnist: 
     from training.scene_samples import flagged_one
 
     ones = [mnist_digit(image) for image in mnist.train_images[mnist.train_labels == 1][:200]]
-    upright, slanted = [], []
-    for ink in ones:
-        rows, cols = np.nonzero(ink > 0.3)
-        slope = np.polyfit(rows, cols, 1)[0]  # columns moved per row down: 0 upright, -1 a 45-degree "/"
-        (upright if abs(slope) < 0.1 else slanted if abs(slope) > 0.6 else []).append(ink)
+    slopes = [abs(np.polyfit(*np.nonzero(ink > 0.3), 1)[0]) for ink in ones]  # columns moved per row: 1 at 45 degrees
+    upright = [ink for ink, slope in zip(ones, slopes, strict=True) if slope < 0.1]
+    slanted = [ink for ink, slope in zip(ones, slopes, strict=True) if slope > 0.6]
     assert len(upright) >= 20 and len(slanted) >= 5
     leftwards = 0
     for number, ink in enumerate(upright):
