@@ -30,7 +30,8 @@ BASELINE_END = 0.1
 BASELINE_WRITTEN = 0.25
 # A field's baseline is printed thinner than the pen writes: at most this share of its strokes' width.
 BASELINE_PEN = 0.9
-LONE_LINE_SPAN = 0.8  # a notebook's margin runs down most of the page; an upright pen stroke is a digit's height
+STROKE_END = 0.2  # a digit's straight stroke across meets another within this share of its length of an end
+LONE_LINE_SPAN = 0.8  # a notebook's margin or ruled line spans most of the page; a pen's stroke, a digit's size
 # A segment's thickness is the largest distance to the background within this many pen widths across it: a segment
 # found off a line's middle (or along a thick stroke's edge) still takes in the whole line's (stroke's) thickness.
 RIDGE = 2.0
@@ -124,8 +125,9 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     perspective are allowed) far longer than they are thick, or printed bold and closing a box (`box_sides`) or under
     what is written (`baselines`), and of the straight sides standing on them (a box's sides, a comb's ticks) printed
     about as thick as they are. Where a stroke crosses a line, the ink on both sides of it continues across and the
-    crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`without_a_lone_upright`); on a photo of a
-    sheet it is the sheet's edge or a shadow's, and goes."""
+    crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`is_a_lone_line`), and so is a lone line
+    across that ends where the digit's other strokes do (`ends_a_stroke`); on a photo of a sheet such a line is the
+    sheet's edge or a shadow's, and goes."""
     binary = mask.astype(np.uint8)
     distance = ink_distance(binary)
     pen = stroke_width(mask)
@@ -151,8 +153,8 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
         draw_straight(bold[horizontal], binary, (x1, y1, x2, y2, horizontal, width))
         widths.append(width)
     drawn = {h: drawn[h] | bold[h] for h in drawn}
-    if scan:
-        drawn[False] = without_a_lone_upright(drawn[False], drawn[True], mask.shape[0])
+    if scan and is_a_lone_line(drawn[False], drawn[True], mask.shape[0]):
+        drawn[False] = np.zeros_like(binary)  # a pen's stroke: a 1, a 4's stem
     if not (drawn[True].any() or drawn[False].any()):
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
@@ -179,6 +181,8 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
         width = segment_width(ridges[horizontal], x1, y1, x2, y2)
         if width <= SIDE_WIDTH * line_width and spans_between(ends[not horizontal], x1, y1, x2, y2):
             draw_line(drawn[horizontal], x1, y1, x2, y2, width)
+    if scan and is_a_lone_line(drawn[True], drawn[False], mask.shape[1]) and ends_a_stroke(drawn[True], binary):
+        return np.zeros(mask.shape, bool)  # a digit's stroke: a 7's bar, a 2's base
     lines = (drawn[True] | drawn[False]) & binary
     rest = binary & (1 - lines)
     reach = odd(2 * max(widths) + 5)  # across the widest line drawn, as drawn
@@ -311,16 +315,33 @@ def ruled_lines(lines: np.ndarray) -> tuple[float, float]:
     return float(np.median(down)), float(np.median(across))
 
 
-def without_a_lone_upright(upright: np.ndarray, across: np.ndarray, height: int) -> np.ndarray:
-    """The upright lines drawn, unless there is one alone, with no line across, shorter than LONE_LINE_SPAN of the
-    picture's `height`: that is a pen's stroke (a 1, a 4's stem). A form's box has two sides and a comb two ticks,
-    standing on a line across them."""
-    if across.any():
-        return upright
-    count, _, stats, _ = cv2.connectedComponentsWithStats(upright, connectivity=8)
-    if count != 2 or stats[1, cv2.CC_STAT_HEIGHT] >= LONE_LINE_SPAN * height:
-        return upright
-    return np.zeros_like(upright)
+def is_a_lone_line(lines: np.ndarray, others: np.ndarray, extent: int) -> bool:
+    """Are `lines` (the lines drawn one way) one line alone, with none the other way (`others`), shorter than
+    LONE_LINE_SPAN of the picture's `extent` along it? On a scan such a line is a pen's stroke: a form's box has two
+    sides and a comb two ticks, standing on a line across them."""
+    if others.any():
+        return False
+    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    return count == 2 and int(max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT])) < LONE_LINE_SPAN * extent
+
+
+def ends_a_stroke(line: np.ndarray, binary: np.ndarray) -> bool:
+    """Does another stroke meet a line across (come within BASELINE_END of its length of it) within STROKE_END of its
+    length of one of its ends? A digit's straight stroke across ends where another starts (a 7's bar at its leg, a
+    2's base at its diagonal, overhanging it a little), while what is written on a field's baseline or a comb's base
+    stands clear of its ends. Marks shorter than BASELINE_WRITTEN of its length (a comb's ticks, specks) are no
+    strokes."""
+    columns = np.flatnonzero((line & binary).any(axis=0))
+    if columns.size == 0:
+        return False
+    left, right = int(columns[0]), int(columns[-1])
+    length = right - left
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary & (1 - line), connectivity=8)
+    strokes = np.isin(labels, 1 + np.flatnonzero(stats[1:, cv2.CC_STAT_HEIGHT] >= BASELINE_WRITTEN * length))
+    gap = odd(2 * BASELINE_END * length)
+    near = cv2.dilate(line, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap))).astype(bool)
+    meets = np.flatnonzero((near & strokes).any(axis=0))
+    return bool(meets.size and (meets[0] <= left + STROKE_END * length or meets[-1] >= right - STROKE_END * length))
 
 
 def draw_line(canvas: np.ndarray, x1: int, y1: int, x2: int, y2: int, width: float) -> None:

@@ -831,6 +831,35 @@ def test_a_lone_upright_stroke_on_paper_is_the_digits(mnist: Mnist, model: Digit
     assert is_read(model, *evalset_file(mnist, "paper", 500, number, seed))
 
 
+def written_straight(strokes: list[list[tuple[int, int]]], width: int) -> bytes:
+    """A scan of a digit written as straight strokes (polylines through `strokes`' points) with a pen `width` px
+    wide, on a plain 500 px page."""
+    page = np.full((500, 500), 240.0)
+    for points in strokes:
+        cv2.polylines(page, [np.array(points, np.int32).reshape(-1, 1, 2)], False, 40.0, width, cv2.LINE_AA)
+    return png(page)
+
+
+@pytest.mark.parametrize("width", [2, 4, 6])
+def test_a_digits_straight_stroke_across_is_not_taken_for_a_printed_line(model: DigitModel, width: int) -> None:
+    """7s whose bar is ruler-straight (level, or rising 10 or 20 px over its 200) and 2s with a flat base: long,
+    thin lines across, as a form's baseline is. Alone on the page, each ends where the digit's other stroke starts
+    (a baseline sticks out clear of what is written on it), so it is the digit's: read as 1s and 7s when taken for
+    printed lines."""
+    sevens = [written_straight([[(150, 130), (350, 130 - rise), (240, 400)]], width) for rise in (0, 10, 20)]
+    arc = [(250 + 80 * np.cos(t), 180 + 80 * np.sin(t)) for t in np.linspace(np.pi, 2.2 * np.pi, 30)]
+    two = written_straight([[*[(round(x), round(y)) for x, y in arc], (160, 400), (360, 400)]], width)
+    assert all(is_read(model, seven, 7) for seven in sevens)
+    assert is_read(model, two, 2)
+
+
+@pytest.mark.parametrize("seed, number", [(0, 424), (43, 450)])
+def test_a_lone_stroke_across_on_paper_is_the_digits(mnist: Mnist, model: DigitModel, seed: int, number: int) -> None:
+    """Paper photos of the evaluation sets (--count 500): a 2 whose long top stroke, and a 2 whose flat base, was
+    taken for a printed line; what was left read as a 1 and a 7."""
+    assert is_read(model, *evalset_file(mnist, "paper", 500, number, seed))
+
+
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
     """A marker-thick digit filling a corner of a canvas: it is the ink, not a dark table around a pale sheet."""
     five = mnist.test_images[15]
