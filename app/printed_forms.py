@@ -155,6 +155,8 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     drawn = {h: drawn[h] | bold[h] for h in drawn}
     if scan and is_a_lone_line(drawn[False], drawn[True], mask.shape[0]):
         drawn[False] = np.zeros_like(binary)  # a pen's stroke: a 1, a 4's stem
+    if scan and cross_each_other(drawn[True], drawn[False], mask.shape):
+        return np.zeros(mask.shape, bool)  # a pen's strokes: a 4's bar and stem
     if not (drawn[True].any() or drawn[False].any()):
         return np.zeros(mask.shape, bool)
     line_width = float(np.median(widths))
@@ -323,6 +325,23 @@ def is_a_lone_line(lines: np.ndarray, others: np.ndarray, extent: int) -> bool:
         return False
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
     return count == 2 and int(max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT])) < LONE_LINE_SPAN * extent
+
+
+def cross_each_other(across: np.ndarray, upright: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Are the lines drawn one line across and one upright, each shorter than LONE_LINE_SPAN of the picture along
+    it, that cross, each going on beyond the other by BASELINE_END of its length on both sides? A 4's bar and stem
+    do; a form's lines meet at a box's corners, or a tick stands on a comb's base, and a ruled page has many."""
+    boxes = []
+    for lines, extent in ((across, shape[1]), (upright, shape[0])):
+        count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+        if count != 2 or max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT]) >= LONE_LINE_SPAN * extent:
+            return False
+        boxes.append(stats[1])
+    (ax, ay, aw, ah), (ux, uy, uw, uh) = boxes[0][:4], boxes[1][:4]
+    beyond_across, beyond_upright = BASELINE_END * aw, BASELINE_END * uh
+    sideways = ax + beyond_across < ux and ux + uw + beyond_across < ax + aw
+    up_and_down = uy + beyond_upright < ay and ay + ah + beyond_upright < uy + uh
+    return bool(sideways and up_and_down)
 
 
 def ends_a_stroke(line: np.ndarray, binary: np.ndarray) -> bool:

@@ -841,16 +841,21 @@ def written_straight(strokes: list[list[tuple[int, int]]], width: int) -> bytes:
 
 
 @pytest.mark.parametrize("width", [2, 4, 6])
-def test_a_digits_straight_stroke_across_is_not_taken_for_a_printed_line(model: DigitModel, width: int) -> None:
-    """7s whose bar is ruler-straight (level, or rising 10 or 20 px over its 200) and 2s with a flat base: long,
-    thin lines across, as a form's baseline is. Alone on the page, each ends where the digit's other stroke starts
-    (a baseline sticks out clear of what is written on it), so it is the digit's: read as 1s and 7s when taken for
-    printed lines."""
+def test_a_digits_straight_strokes_are_not_taken_for_printed_lines(model: DigitModel, width: int) -> None:
+    """7s whose bar is ruler-straight (level, or rising 10 or 20 px over its 200), a 2 with a flat base and a 4 whose
+    bar and stem are straight: long, thin lines, as a form's are. Alone on the page, the 7's bar and the 2's base end
+    where the digit's other stroke starts (a baseline sticks out clear of what is written on it), and the 4's bar
+    and stem cross (a form's lines meet at corners), so they are the digit's: read as 1s and 7s when taken for
+    printed lines. A plus drawn so is still no digit."""
     sevens = [written_straight([[(150, 130), (350, 130 - rise), (240, 400)]], width) for rise in (0, 10, 20)]
     arc = [(250 + 80 * np.cos(t), 180 + 80 * np.sin(t)) for t in np.linspace(np.pi, 2.2 * np.pi, 30)]
     two = written_straight([[*[(round(x), round(y)) for x, y in arc], (160, 400), (360, 400)]], width)
+    four = written_straight([[(280, 100), (150, 300), (360, 300)], [(300, 120), (300, 420)]], width)
+    plus = written_straight([[(130, 250), (370, 250)], [(250, 130), (250, 370)]], width)
     assert all(is_read(model, seven, 7) for seven in sevens)
     assert is_read(model, two, 2)
+    assert is_read(model, four, 4)
+    assert not model.answer(preprocess(plus)[None]).is_digit.any()
 
 
 @pytest.mark.parametrize("seed, number", [(0, 424), (43, 450)])
