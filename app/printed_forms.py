@@ -125,9 +125,9 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
     perspective are allowed) far longer than they are thick, or printed bold and closing a box (`box_sides`) or under
     what is written (`baselines`), and of the straight sides standing on them (a box's sides, a comb's ticks) printed
     about as thick as they are. Where a stroke crosses a line, the ink on both sides of it continues across and the
-    crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`is_a_lone_line`), and so is a lone line
-    across that ends where the digit's other strokes do (`ends_a_stroke`); on a photo of a sheet such a line is the
-    sheet's edge or a shadow's, and goes."""
+    crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`is_a_lone_line`), and so are a lone line
+    across that ends where the digit's other strokes do (`ends_a_stroke`) and two lines that cross (`cross_each_other`);
+    on a photo of a sheet such lines are the sheet's edge or a shadow's, and go."""
     binary = mask.astype(np.uint8)
     distance = ink_distance(binary)
     pen = stroke_width(mask)
@@ -317,30 +317,31 @@ def ruled_lines(lines: np.ndarray) -> tuple[float, float]:
     return float(np.median(down)), float(np.median(across))
 
 
-def is_a_lone_line(lines: np.ndarray, others: np.ndarray, extent: int) -> bool:
-    """Are `lines` (the lines drawn one way) one line alone, with none the other way (`others`), shorter than
-    LONE_LINE_SPAN of the picture's `extent` along it? On a scan such a line is a pen's stroke: a form's box has two
-    sides and a comb two ticks, standing on a line across them."""
-    if others.any():
-        return False
+def lone_line_box(lines: np.ndarray, extent: int) -> np.ndarray | None:
+    """The bounding box (x, y, width, height) of `lines` (the lines drawn one way) when they are one line, shorter
+    than LONE_LINE_SPAN of the picture's `extent` along it; None otherwise."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    return count == 2 and int(max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT])) < LONE_LINE_SPAN * extent
+    if count != 2 or max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT]) >= LONE_LINE_SPAN * extent:
+        return None
+    return stats[1, :4]
+
+
+def is_a_lone_line(lines: np.ndarray, others: np.ndarray, extent: int) -> bool:
+    """Are `lines` one line (`lone_line_box`), with none the other way (`others`)? On a scan such a line is a pen's
+    stroke: a form's box has two sides and a comb two ticks, standing on a line across them."""
+    return not others.any() and lone_line_box(lines, extent) is not None
 
 
 def cross_each_other(across: np.ndarray, upright: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """Are the lines drawn one line across and one upright, each shorter than LONE_LINE_SPAN of the picture along
-    it, that cross, each going on beyond the other by BASELINE_END of its length on both sides? A 4's bar and stem
-    do; a form's lines meet at a box's corners, or a tick stands on a comb's base, and a ruled page has many."""
-    boxes = []
-    for lines, extent in ((across, shape[1]), (upright, shape[0])):
-        count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-        if count != 2 or max(stats[1, cv2.CC_STAT_WIDTH], stats[1, cv2.CC_STAT_HEIGHT]) >= LONE_LINE_SPAN * extent:
-            return False
-        boxes.append(stats[1])
-    (ax, ay, aw, ah), (ux, uy, uw, uh) = boxes[0][:4], boxes[1][:4]
-    beyond_across, beyond_upright = BASELINE_END * aw, BASELINE_END * uh
-    sideways = ax + beyond_across < ux and ux + uw + beyond_across < ax + aw
-    up_and_down = uy + beyond_upright < ay and ay + ah + beyond_upright < uy + uh
+    """Are the lines drawn one line across and one upright (`lone_line_box`) that cross, each going on beyond the
+    other by BASELINE_END of its length on both sides? A 4's bar and stem do; a form's lines meet at a box's corners,
+    a comb's tick stands on its base, and a ruled page has many."""
+    across_box, upright_box = lone_line_box(across, shape[1]), lone_line_box(upright, shape[0])
+    if across_box is None or upright_box is None:
+        return False
+    (ax, ay, aw, ah), (ux, uy, uw, uh) = across_box, upright_box
+    sideways = ax + BASELINE_END * aw < ux and ux + uw + BASELINE_END * aw < ax + aw
+    up_and_down = uy + BASELINE_END * uh < ay and ay + ah + BASELINE_END * uh < uy + uh
     return bool(sideways and up_and_down)
 
 
