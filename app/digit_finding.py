@@ -89,6 +89,13 @@ LIGHT_INK_SHARE = 0.3  # light strokes on a dark ground cover less than this sha
 SHEET_THICKNESS = 0.4  # a sheet's bright part is at least this thick for its length; a stroke is thinner
 MIN_CONTRAST = 24  # ink must stand this far (of 255) above the background, or the image counts as blank
 NOISE_SIGMAS = 5.0  # ink stands this many noise deviations above the background
+# A faint pen on quiet paper: strokes whose strongest tenth stands less than FAINT_STROKES times the ink's bar above
+# the paper break into specks at that bar. On a page without printed lines, the bar comes down to PAPER_TEXTURE
+# times the paper's own texture (the picture's 90th percentile of contrast: most of it is paper), never below
+# FAINT_CONTRAST.
+FAINT_STROKES = 3.0
+PAPER_TEXTURE = 3.0
+FAINT_CONTRAST = 12
 # The digit's contrast at this percentile counts as full ink: a pen's pressure varies along a stroke, and its
 # fainter parts are still ink.
 STROKE_CORE = 75
@@ -700,6 +707,25 @@ def is_left_of_the_ruling(digit: np.ndarray, signal: np.ndarray, lines: np.ndarr
     return is_squared(faint) and strength <= RULING_MARGIN * float(np.percentile(signal[faint], 90))
 
 
+def ink_and_lines(
+    signal: np.ndarray, threshold: float, sheet: np.ndarray | None, printed: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ink above `threshold` without the printed lines in it, and those lines (none where there is no paper
+    to print on: see `strokes`)."""
+    mask = signal > threshold
+    lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
+    return mask & ~lines, lines
+
+
+def faint_pen_threshold(signal: np.ndarray, digit: np.ndarray, threshold: float) -> float | None:
+    """A lower bar for the ink when the `digit` found at `threshold` is a faint pen's (FAINT_STROKES) and the
+    paper is quiet enough to show the rest of its strokes; None otherwise."""
+    if not digit.any() or float(np.percentile(signal[digit], 90)) >= FAINT_STROKES * threshold:
+        return None
+    lower = max(PAPER_TEXTURE * float(np.percentile(signal, 90)), FAINT_CONTRAST)
+    return lower if lower < threshold else None
+
+
 def strokes(
     small: np.ndarray, sheet: np.ndarray | None, span: float | None, printed: bool, dark: bool | None = None
 ) -> np.ndarray | None:
@@ -712,18 +738,21 @@ def strokes(
         # stand out as a large dark mark.
         return None
     threshold = ink_threshold(spread)
-    mask = signal > threshold
-    lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
+    mask, lines = ink_and_lines(signal, threshold, sheet, printed)
     ruling = ruling_level(signal, mask, lines)
     if ruling is not None:
         # A notebook's ruled or squared page printed fainter than the writing: its lines drop out below the bar,
         # where removing them one by one would cut the digit's strokes along them or take a 1 for one of them.
         threshold = ruling
-        mask = signal > threshold
-        lines = printed_lines(mask, scan=sheet is None)
-    mask &= ~lines
+        mask, lines = ink_and_lines(signal, threshold, sheet, printed)
     # A picture without noise (a drawing app's export, a digital image) came from no camera or scanner.
-    digit = digit_components(mask, signal, sheet, lines, printed, captured=printed and spread > 0)
+    captured = printed and spread > 0
+    digit = digit_components(mask, signal, sheet, lines, printed, captured)
+    lower = faint_pen_threshold(signal, digit, threshold) if sheet is None and printed and not lines.any() else None
+    if lower is not None:
+        threshold = lower
+        mask, lines = ink_and_lines(signal, threshold, sheet, printed)
+        digit = digit_components(mask, signal, sheet, lines, printed, captured)
     if not digit.any():
         return None
     if sheet is None and printed and is_left_of_the_ruling(digit, signal, lines, threshold):
