@@ -24,7 +24,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
    at the picture's edge, is the sheet's edge or the table beside it, and one among other marks off the sheet is
    the table's pattern; on a scanned form a comb's tick outside a closed cell is the form's: chosen, any of these
-   means the page is blank.
+   means the page is blank. When no sheet and no printed line is found and the digit's strokes barely clear the
+   ink's bar (a fine pen pressed lightly, broken into pieces at that bar), steps 4 and 5 run again with the bar as
+   low as the paper's own texture allows.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
 and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background, unless
