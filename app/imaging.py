@@ -4,9 +4,10 @@ Pure functions, no HTTP. Cheap checks come first: the format is decided from the
 dimensions are checked before any pixel is decoded, so a decompression bomb costs nothing. Plain 8-bit grayscale
 PNGs, what MNIST-style clients send, take a short path to the same pixels.
 
-The steps follow how MNIST itself was made: composite alpha, grayscale, find the digit's ink (app.digit_finding:
-the local background, the sheet, printed lines, the digit's strokes), crop to it, scale the longer side to 20 px, and
-centre the centre of mass in 28x28. A slight blur then softens the edges (SOFTENING).
+The steps follow how MNIST itself was made: composite alpha, grayscale (a dithered black-and-white picture's dots
+blurred back into greys), find the digit's ink (app.digit_finding: the local background, the sheet, printed lines,
+the digit's strokes), crop to it, scale the longer side to 20 px, and centre the centre of mass in 28x28. A slight
+blur then softens the edges (SOFTENING).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ MNIST_INK_SHARE = 0.25
 MNIST_LONGER_SIDES = (17, 21)
 MNIST_CENTRE_SLACK = 1.0
 DARK_COLOUR = 32  # a pixel's colour saturation is taken relative to its brightness, but to at least this (of 255)
+# A dithered or halftoned black-and-white picture (a fax, a 1-bit export) draws its greys as scattered dots, which a
+# scanner's or a renderer's plain threshold does not make: pixels unlike all eight neighbours.
+DITHER_GRAIN = 0.05  # such pixels, as a share of the less common colour's, that make a picture dithered
+DESCREEN = 1.5  # the blur that turns the dots back into greys, its standard deviation in the picture's pixels
 
 # Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
@@ -144,6 +149,30 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
+def has_two_levels(gray: np.ndarray) -> bool:
+    """Is the picture black and white (any two levels)? A sparse look first rules most pictures out cheaply."""
+    for view in (gray[::16, ::16], gray):
+        low, high = view.min(), view.max()
+        if not ((view == low) | (view == high)).all():
+            return False
+    return bool(gray.max() > gray.min())
+
+
+def descreened(gray: np.ndarray) -> np.ndarray:
+    """A dithered black-and-white picture as the greys its dots stand for; any other picture as it is. The digit
+    finder would take each dot for a speck of ink, and a dotted grey paper for a pattern of them."""
+    if not has_two_levels(gray):
+        return gray
+    darker = gray == gray.min()
+    alike = np.ones((3, 3), np.float32)
+    darker_around = cv2.filter2D(darker.astype(np.float32), -1, alike, borderType=cv2.BORDER_REPLICATE)
+    # A pixel unlike all eight neighbours: a darker one with no darker neighbour, or a lighter one in darker ones.
+    lone = np.count_nonzero(np.where(darker, darker_around == 1, darker_around == 8))
+    if lone < DITHER_GRAIN * min(np.count_nonzero(darker), darker.size - np.count_nonzero(darker)):
+        return gray
+    return cv2.GaussianBlur(gray, (0, 0), DESCREEN)
+
+
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(ink.max(axis=1) > 0)
     cols = np.flatnonzero(ink.max(axis=0) > 0)
@@ -244,7 +273,7 @@ def normalise(
     coloured table; a `drawing` has no sheet to look for; `softened` applies the final blur (`soften`)."""
     if is_mnist_format(gray):
         return gray.astype(np.float32)
-    found = find_digit(gray, chroma, drawing)
+    found = find_digit(descreened(gray), chroma, drawing)
     if found is None:  # blank, or too little contrast: the model sees an empty frame, which is never a digit
         return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     ink = crop_to_ink(found)

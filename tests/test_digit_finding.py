@@ -883,6 +883,19 @@ def test_a_faint_pen_on_paper_is_read(mnist: Mnist, model: DigitModel, seed: int
     assert is_read(model, *evalset_file(mnist, "paper", 500, number, seed))
 
 
+def dithered(photo: bytes) -> bytes:
+    """`photo` in black and white, its greys drawn in dots (Pillow's Floyd-Steinberg), as a fax or a 1-bit export
+    has them, saved as a PNG."""
+    return encode(Image.open(io.BytesIO(photo)).convert("L").convert("1"), "PNG")
+
+
+def test_dithered_paper_photos_are_read(mnist: Mnist, model: DigitModel) -> None:
+    """The first 40 paper photos of the evaluation sets (--count 500), dithered: the grey paper becomes a field of
+    dots, each a speck of ink to the digit finder unless the dots are blurred back into greys first."""
+    photos = (evalset_file(mnist, "paper", 500, number) for number in range(40))
+    assert sum(is_read(model, dithered(photo), label) for photo, label in photos) >= 38
+
+
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
     """A marker-thick digit filling a corner of a canvas: it is the ink, not a dark table around a pale sheet."""
     five = mnist.test_images[15]

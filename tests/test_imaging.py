@@ -18,6 +18,7 @@ from app.imaging import (
     Limits,
     UndecodableImageError,
     UnsupportedImageError,
+    descreened,
     is_drawing,
     preprocess,
     saturation,
@@ -90,6 +91,8 @@ def test_a_drawing_shrunk_whole_to_28_pixels_is_centred_as_mnist(mnist: Mnist) -
         ("TIFF", "L", {}),
         ("TIFF", "F", {}),
         ("WEBP", "RGB", {"lossless": True}),
+        ("PNG", "1", {}),  # black and white, the greys dithered (Pillow's Floyd-Steinberg dots)
+        ("TIFF", "1", {"compression": "group4"}),  # a fax's format
     ],
 )
 def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt: str, mode: str, options: dict) -> None:
@@ -107,6 +110,24 @@ def test_every_format_and_mode_normalises_the_same_digit(seven: np.ndarray, fmt:
     com = centre_of_mass(result)
     assert abs(com[0] - 14) <= 0.5 and abs(com[1] - 14) <= 0.5
     assert similarity(result, seven) > 0.85
+
+
+def test_only_a_dithered_picture_is_descreened(seven: np.ndarray) -> None:
+    """A dithered black-and-white picture's dots are blurred back into greys; a thresholded one (a scan's or a
+    binarised digit's solid strokes, 1 px lines), a greyscale one and a flat one are left as they are."""
+    big = Image.fromarray(255 - seven).resize((112, 112), Image.Resampling.BICUBIC)
+    on_grey_paper = Image.fromarray((30 + np.asarray(big, dtype=np.float32) * (200 / 255)).astype(np.uint8))
+    dithered = np.asarray(on_grey_paper.convert("1").convert("L"), dtype=np.float32)
+    smooth = descreened(dithered)
+    assert smooth is not dithered and len(np.unique(smooth)) > 2
+    paper = smooth[:20, :20]  # a corner of the paper, 230 before it was dithered
+    assert abs(float(paper.mean()) - 230) < 15 and float(paper.std()) < float(dithered[:20, :20].std()) / 2
+    thresholded = np.where(np.asarray(big) > 127, 255.0, 0.0).astype(np.float32)
+    lines = np.full((100, 300), 255.0, dtype=np.float32)
+    lines[50, 10:290] = lines[20:80, 10] = lines[20:80, 150] = 0  # a form's box, 1 px wide
+    binarised = np.where(seven > 127, 255.0, 0.0).astype(np.float32)
+    for picture in (thresholded, lines, binarised, np.asarray(big, dtype=np.float32), np.zeros((50, 50), np.float32)):
+        assert descreened(picture) is picture
 
 
 def test_transparent_canvas_and_paper_photo(seven: np.ndarray) -> None:
