@@ -164,8 +164,8 @@ def descreened(gray: np.ndarray) -> np.ndarray:
     if not has_two_levels(gray):
         return gray
     darker = gray == gray.min()
-    alike = np.ones((3, 3), np.float32)
-    darker_around = cv2.filter2D(darker.astype(np.float32), -1, alike, borderType=cv2.BORDER_REPLICATE)
+    neighbourhood = np.ones((3, 3), np.float32)  # a pixel and its eight neighbours
+    darker_around = cv2.filter2D(darker.astype(np.float32), -1, neighbourhood, borderType=cv2.BORDER_REPLICATE)
     # A pixel unlike all eight neighbours: a darker one with no darker neighbour, or a lighter one in darker ones.
     lone = np.count_nonzero(np.where(darker, darker_around == 1, darker_around == 8))
     if lone < DITHER_GRAIN * min(np.count_nonzero(darker), darker.size - np.count_nonzero(darker)):
