@@ -155,7 +155,7 @@ def has_two_levels(gray: np.ndarray) -> bool:
         low, high = view.min(), view.max()
         if not ((view == low) | (view == high)).all():
             return False
-    return bool(gray.max() > gray.min())
+    return bool(high > low)  # the whole picture's levels, from the last look
 
 
 def descreened(gray: np.ndarray) -> np.ndarray:
