@@ -11,8 +11,7 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    picture is a close crop whose ink reads light, the picture is read again as light ink (light strokes on a dark
    ground, closed over, pass for a sheet);
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large unsaturated, or else pale,
-   region with the table showing along the picture's edge, and not itself dark beside a much brighter part of the
-   picture: that is a dark ground's lit side, with light writing on it) count far less;
+   region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
    on them (a box's sides, a comb's ticks), are removed, but a lone upright one on a scan is a pen's 1; a stroke
    crossing a line keeps its crossing; on a ruled or squared page, a speck left, or on a squared page (its grid
@@ -122,15 +121,6 @@ TABLE_PIECE = 0.25  # ... counting those at least this share of its size
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
-# Paper is the brightest large thing in a photo of it, and what is written on it is darker. A "sheet" darker than
-# DIM_PAPER (of 255) and than LIGHT_WRITING times the picture's brightest level (its BRIGHTEST percentile: a few
-# strokes' worth of pixels) is the lighter part of a dark ground (a blackboard, dark paper under uneven light), and
-# the bright thing in the picture is writing on it, if less than BRIGHT_BORDER of the picture's border is as bright
-# (halfway from the ground to that level).
-DIM_PAPER = 64
-LIGHT_WRITING = 0.3
-BRIGHTEST = 99.5
-BRIGHT_BORDER = 0.02
 # A photo of a sheet with the table around it is never this small (px on its longer side): its digit would be a few
 # pixels tall. A smaller picture is a scan, a drawing or a crop, and none is looked for: on a small JPEG the
 # compression's noise hides a drawing's flat dark ground from FLAT_TABLE, and its light strokes, closed over, pass
@@ -276,7 +266,7 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
             # Colour tells paper from a table in a shadow too, where brightness does not.
             hull = coloured_sheet(colour < SHEET_SATURATION, size)
     hull = pale_sheet(level, size) if hull is None else hull
-    if hull is None or is_dark_ground(small, hull, gray):
+    if hull is None:
         return None
     # A photographed table has texture and the camera's noise, so its pixels vary; a surround of one exact grey is
     # a digital image's background (light strokes drawn on black), and what looked like a sheet is the strokes
@@ -287,19 +277,6 @@ def sheet_mask(gray: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None
     whole = np.asarray(cv2.resize(hull, (width, height), interpolation=cv2.INTER_NEAREST))
     margin = odd(SHEET_MARGIN * max(height, width))
     return cv2.erode(whole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin))).astype(bool)
-
-
-def is_dark_ground(small: np.ndarray, hull: np.ndarray, gray: np.ndarray) -> bool:
-    """Is the "sheet" `hull` (on `small`, the picture shrunk) the lighter part of a dark ground with light writing
-    on it (DIM_PAPER)? Then there is no sheet, and the picture is read as light ink."""
-    paper = float(np.median(small[hull.astype(bool)]))
-    if paper >= DIM_PAPER:
-        return False
-    brightest = float(np.percentile(gray, BRIGHTEST))
-    if paper >= LIGHT_WRITING * brightest:
-        return False
-    # Writing lies on its ground; a bright thing running off the picture's border is a photographed object.
-    return float(np.mean(border(gray) > (paper + brightest) / 2)) < BRIGHT_BORDER
 
 
 def coloured_sheet(region: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
