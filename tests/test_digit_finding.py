@@ -4,6 +4,7 @@ the service's preprocessing, and the specific things the digit finder must ignor
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,8 @@ from app.imaging import preprocess, saturation, to_grayscale
 from app.ink_masks import stroke_width
 from app.model import DigitModel
 from app.printed_forms import caption, frames, in_text_row
-from evalsets.inks import font_files, sklearn_digits, text_mask
+from evalsets import scenes
+from evalsets.inks import font_files, mnist_digit, sklearn_digits, text_mask
 from evalsets.make import (
     DIGIT_SETS,
     chosen_digits,
@@ -894,6 +896,31 @@ def test_dithered_paper_photos_are_read(mnist: Mnist, model: DigitModel) -> None
     dots, each a speck of ink to the digit finder unless the dots are blurred back into greys first."""
     photos = (evalset_file(mnist, "paper", 500, number) for number in range(40))
     assert sum(is_read(model, dithered(photo), label) for photo, label in photos) >= 38
+
+
+def heavier(shadow: Callable[[np.random.Generator, int, int], np.ndarray]) -> Callable[..., np.ndarray]:
+    """`shadow` (a light factor) deepened so that 0.15-0.3 of the light is left under it, where the evaluation sets'
+    shadows leave 0.4-0.8."""
+
+    def deep(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        depth = 1 - shadow(rng, height, width)
+        return 1 - rng.uniform(0.7, 0.85) * depth / max(float(depth.max()), 1e-6)
+
+    return deep
+
+
+def test_camera_photos_under_a_heavy_shadow_keep_their_sheet(
+    mnist: Mnist, model: DigitModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shadow can leave most of a sheet darker than a blackboard, its lit part the far brighter thing in the
+    photo, as chalk is on a board: it is still a sheet with dark writing on it."""
+    monkeypatch.setattr(scenes, "shadow", heavier(scenes.shadow))
+    read = 0
+    for number in range(5000, 5060):
+        rng = np.random.default_rng([99, number - 5000])
+        photo, _ = scenes.camera(mnist_digit(mnist.test_images[number]), rng, (800, 1600))
+        read += is_read(model, photo, int(mnist.test_labels[number]))
+    assert read >= 58
 
 
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
