@@ -9,7 +9,7 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    one filled, convex patch, or holds a patch far thicker than its strokes (a shadow narrower than the opening),
    the steps run again with a narrow opening; when a sheet was found and the digit found is such a patch, or the
    picture is a close crop whose ink reads light, the picture is read again as light ink (light strokes on a dark
-   ground, closed over, pass for a sheet);
+   ground, closed over, pass for a sheet, and so does a dark ground's lit side under uneven light);
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large unsaturated, or else pale,
    region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
@@ -121,6 +121,16 @@ TABLE_PIECE = 0.25  # ... counting those at least this share of its size
 SHEET_CONTRAST = 40  # a table differs from the paper by this much brightness (of 255), or by its colour
 SHEET_SATURATION = 60  # paper is grey-ish: its colour saturation (0-255, relative to its brightness) stays below this
 FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one exact level is a drawing's ground
+# Paper is the brightest large thing in a photo of it, and what is written on it is darker. A "sheet" darker than
+# DIM_PAPER (of 255) and than LIGHT_WRITING times the picture's brightest level (its BRIGHTEST percentile: a few
+# strokes' worth of pixels) may be the lit side of a dark ground with light writing on it, if less than BRIGHT_BORDER
+# of the picture's border is as bright (halfway from the ground to that level): writing lies on its ground, while a
+# bright thing running off the picture is something photographed. A heavy shadow can leave a sheet as dark beside
+# its lit part, so this only decides between readings once dark writing found on the "sheet" is a blob or a patch.
+DIM_PAPER = 64
+LIGHT_WRITING = 0.3
+BRIGHTEST = 99.5
+BRIGHT_BORDER = 0.02
 # A photo of a sheet with the table around it is never this small (px on its longer side): its digit would be a few
 # pixels tall. A smaller picture is a scan, a drawing or a crop, and none is looked for: on a small JPEG the
 # compression's noise hides a drawing's flat dark ground from FLAT_TABLE, and its light strokes, closed over, pass
@@ -629,9 +639,14 @@ def digit_in(
         # Thick light strokes on a dark ground, closed over, can pass for a sheet on a table, and the ground between
         # them for writing far thicker than a pen's. A light digit cropped close, framed by its dark ground, has no
         # sheet in it to pass for: what does is its strokes, and what passed for writing is the noise on them. Read
-        # as light ink, they are what passed for the sheet.
+        # as light ink, they are what passed for the sheet. A dark ground's lit side can pass for a sheet too (chalk
+        # on a board under uneven light): then the light strokes need not span it.
         light = strokes(small, None, None, printed, dark=False)
-        return light if light is not None and is_light_writing(light, sheet) else found
+        if light is None:
+            return found
+        if is_light_writing(light, sheet) or (thick and is_writing(light) and is_dark_ground(small, sheet)):
+            return light
+        return found
     if not thick:
         return found
     # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening leaves it
@@ -652,6 +667,17 @@ def at_the_edge(found: np.ndarray) -> bool:
     """Does the found ink's bounding box touch the picture's edge (`touches_the_edge`)?"""
     left, top, width, height = cv2.boundingRect((found > 0).astype(np.uint8))
     return bool(touches_the_edge(left, top, width, height, found.shape))
+
+
+def is_dark_ground(small: np.ndarray, sheet: np.ndarray) -> bool:
+    """Is `sheet` the lit side of a dark ground with light writing on it (DIM_PAPER)?"""
+    ground = float(np.median(small[sheet]))
+    if ground >= DIM_PAPER:
+        return False
+    brightest = float(np.percentile(small, BRIGHTEST))
+    if ground >= LIGHT_WRITING * brightest:
+        return False
+    return float(np.mean(border(small) > (ground + brightest) / 2)) < BRIGHT_BORDER
 
 
 def is_light_writing(light: np.ndarray, sheet: np.ndarray) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from app.contract import IMAGE_SIDE
 from app.digit_finding import (
@@ -891,11 +891,35 @@ def dithered(photo: bytes) -> bytes:
     return encode(Image.open(io.BytesIO(photo)).convert("L").convert("1"), "PNG")
 
 
+def in_negative(photo: bytes) -> bytes:
+    """`photo` with its brightness inverted (light writing on a dark ground), saved as a PNG."""
+    return encode(ImageOps.invert(Image.open(io.BytesIO(photo)).convert("RGB")), "PNG")
+
+
 def test_dithered_paper_photos_are_read(mnist: Mnist, model: DigitModel) -> None:
     """The first 40 paper photos of the evaluation sets (--count 500), dithered: the grey paper becomes a field of
     dots, each a speck of ink to the digit finder unless the dots are blurred back into greys first."""
     photos = (evalset_file(mnist, "paper", 500, number) for number in range(40))
     assert sum(is_read(model, dithered(photo), label) for photo, label in photos) >= 38
+
+
+def test_light_writing_on_a_dark_ground_is_read(mnist: Mnist, model: DigitModel) -> None:
+    """The first 40 paper photos of the evaluation sets (--count 500) in negative, as chalk on a blackboard or a light
+    pen on dark paper is photographed: the lit side of the dark ground is paler than its shaded side, and passed for
+    a sheet of paper whose writing is dark."""
+    photos = (evalset_file(mnist, "paper", 500, number) for number in range(40))
+    assert sum(is_read(model, in_negative(photo), label) for photo, label in photos) >= 31
+
+
+def test_a_bright_object_off_the_pictures_edge_is_not_light_writing(model: DigitModel) -> None:
+    """A non-digit of the evaluation sets (--count 500, seed 0): a crop of a photo of a bright flower on a dark
+    ground, running off the picture. The ground is dark and the flower far brighter, as with chalk on a board, but
+    writing lies on its ground: read as light ink, the flower's edge is a 1."""
+    seed, number = 0, 295
+    kind = negative_kinds(500, seed)[number]
+    assert kind == "photo crop"
+    data, *_ = negative_item(kind, seed, number)
+    assert not model.answer(preprocess(data)[None]).is_digit.any()
 
 
 def heavier(shadow: Callable[[np.random.Generator, int, int], np.ndarray]) -> Callable[..., np.ndarray]:
