@@ -642,11 +642,9 @@ def digit_in(
         # as light ink, they are what passed for the sheet. A dark ground's lit side can pass for a sheet too (chalk
         # on a board under uneven light): then the light strokes need not span it.
         light = strokes(small, None, None, printed, dark=False)
-        if light is None:
+        if light is None or not is_writing(light):
             return found
-        if is_light_writing(light, sheet) or (thick and is_writing(light) and is_dark_ground(small, sheet)):
-            return light
-        return found
+        return light if spans_the_sheet(light, sheet) or (thick and is_dark_ground(small, sheet)) else found
     if not thick:
         return found
     # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening leaves it
@@ -680,12 +678,9 @@ def is_dark_ground(small: np.ndarray, sheet: np.ndarray) -> bool:
     return float(np.mean(border(small) > (ground + brightest) / 2)) < BRIGHT_BORDER
 
 
-def is_light_writing(light: np.ndarray, sheet: np.ndarray) -> bool:
-    """Is `light` (the picture read as light ink) the strokes that passed for `sheet`: readable, with no blob or
-    patch, and spanning the sheet's height and width (light ink found on a real sheet's photo is a part of it: its
-    lit side, its edge)?"""
-    if not is_writing(light):
-        return False
+def spans_the_sheet(light: np.ndarray, sheet: np.ndarray) -> bool:
+    """Is `light` (the picture read as light ink) the strokes that passed for `sheet`, spanning its height and width
+    (light ink found on a real sheet's photo is a part of it: its lit side, its edge)?"""
     rows, cols = np.nonzero(light)
     sheet_rows, sheet_cols = np.nonzero(sheet)
     return bool(

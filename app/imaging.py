@@ -168,7 +168,8 @@ def descreened(gray: np.ndarray) -> np.ndarray:
     darker_around = cv2.filter2D(darker.astype(np.float32), -1, neighbourhood, borderType=cv2.BORDER_REPLICATE)
     # A pixel unlike all eight neighbours: a darker one with no darker neighbour, or a lighter one in darker ones.
     lone = np.count_nonzero(np.where(darker, darker_around == 1, darker_around == 8))
-    if lone < DITHER_GRAIN * min(np.count_nonzero(darker), darker.size - np.count_nonzero(darker)):
+    dark_pixels = np.count_nonzero(darker)
+    if lone < DITHER_GRAIN * min(dark_pixels, darker.size - dark_pixels):
         return gray
     return cv2.GaussianBlur(gray, (0, 0), DESCREEN)
 
