@@ -23,10 +23,10 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    label, its letters run together) counts far less. Components close to it belong to the digit; specks, frames,
    a label's letters and far-away marks are dropped. On a photo of a sheet, a mark off the sheet, along its edge or
    at the picture's edge, is the sheet's edge or the table beside it, and one among other marks off the sheet is
-   the table's pattern; on a scanned form a comb's tick outside a closed cell is the form's: chosen, any of these
-   means the page is blank. When no sheet and no printed line is found and the digit's strokes barely clear the
-   ink's bar (a fine pen pressed lightly, broken into pieces at that bar), steps 4 and 5 run again with the bar as
-   low as the paper's own texture allows.
+   the table's pattern; on a scanned form a comb's tick outside a closed cell, and a label printed over the field
+   clear of its lines, are the form's: chosen, any of these means the page is blank. When no sheet and no printed
+   line is found and the digit's strokes barely clear the ink's bar (a fine pen pressed lightly, broken into pieces
+   at that bar), steps 4 and 5 run again with the bar as low as the paper's own texture allows.
 
 A small picture may be cropped close to its digit, whose strokes then run along the picture's edges, where steps 3
 and 5 look for the table and the sheet's edge: it is looked at first inside a margin of its own background, unless
@@ -48,6 +48,7 @@ from app.printed_forms import (
     in_text_row,
     is_ruled,
     is_squared,
+    labels_above,
     labels_beside,
     on_lines,
     printed_lines,
@@ -440,9 +441,12 @@ def digit_components(
     weight *= np.where(tick, TEXT_WEIGHT, 1.0)
     field = written_field(stats, weight, in_cell, lines, on_the_lines)
     weight *= np.where(field, 1.0, TEXT_WEIGHT)
-    # A scanned form's label printed beside the field is the form's too, even where the scan runs its letters together.
+    # A scanned form's label printed beside the field is the form's too, even where the scan runs its letters together,
+    # and so is one printed above it, clear of its lines.
     label = np.zeros(len(stats), bool) if on_the_lines is None else labels_beside(stats, weight)
     weight *= np.where(label, TEXT_WEIGHT, 1.0)
+    above = np.zeros(len(stats), bool) if on_the_lines is None else labels_above(stats, lines)
+    weight *= np.where(above, TEXT_WEIGHT, 1.0)
     # A mark touching the picture's edge is the digit only when nothing else is there, and only a large one (a
     # drawing that fills its canvas; a small one is a shadow's or the sheet's corner), or any one in a picture that
     # no camera or scanner took (a drawing, drawn small near its canvas's edge).
@@ -473,6 +477,8 @@ def digit_components(
         return np.zeros(mask.shape, bool)
     if tick[main] and not in_cell[main]:
         return np.zeros(mask.shape, bool)  # a blank form: what stands out is a comb's tick (a 1 in a box is in a cell)
+    if above[main]:
+        return np.zeros(mask.shape, bool)  # a blank form: what stands out is the label printed above it
     keep = near & (weight >= MIN_PART * weight[main]) & ~(touches & ~touches[main])
     keep &= ~(text & ~text[main]) & ~(field[main] & ~field)
     keep &= ~(tick & ~tick[main]) & ~(label & ~label[main])

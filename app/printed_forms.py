@@ -1,8 +1,8 @@
 """What a form prints around what was written, found in the digit finder's thresholded ink mask: ruled lines, boxes
 and combs (`printed_lines`), a ruled or squared page (`is_ruled`), frames around the digit (`without_frames`), cells
 the lines close (`cells`), ticks and stubs of sides left on the lines (`form_ticks`), printed words and labels
-(`in_text_row`, `printed_labels`, `labels_beside`, `caption`) and the field written in (`written_field`). Sizes
-are shares of the picture; app.digit_finding weighs the marks with them."""
+(`in_text_row`, `printed_labels`, `labels_beside`, `labels_above`, `caption`) and the field written in
+(`written_field`). Sizes are shares of the picture; app.digit_finding weighs the marks with them."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ LABEL_HEIGHT = 0.5
 # 5's flag, a faint 2's arc) is closer to its body than the body is tall.
 CAPTION_ZONE = 1 / 3
 RULED_LINES = 4  # a ruled or squared page's lines: at least this many, one above the other (side by side)
-TICK_ASPECT = 3  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
+TICK_ASPECT = 2.5  # a mark on a scan's printed lines this many times as long as it is wide, or short, is the form's
 
 
 Segment = tuple[int, int, int, int, bool, float]  # end points, horizontal, width
@@ -586,6 +586,21 @@ def printed_labels(stats: np.ndarray, weight: np.ndarray, lines: np.ndarray, on_
     under = (band[None, :] > band[:, None]) & written[None, :] & (tall[None, :] >= LABEL_HEIGHT * tall[:, None])
     label[sizeable] = under.any(axis=1)
     return label
+
+
+def labels_above(stats: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Per component: is it a label printed above a form's field? It lies over the field's printed lines, which
+    stand upright in two places or more a side's span tall (a comb's ticks, a box's sides), and clear of them by
+    its own height or more. A digit written in a comb's cell reaches closer to the ticks than that; a notebook's
+    ruling has no label above it, and a sheet's edge or the table in a photo stands up in one place at most."""
+    rows, cols = np.flatnonzero(lines.any(axis=1)), np.flatnonzero(lines.any(axis=0))
+    upright = lines.sum(axis=0) >= SIDE_SPAN * min(lines.shape)
+    sides = int(np.count_nonzero(upright[1:] & ~upright[:-1])) + int(upright[0])
+    if sides < 2 or is_ruled(lines):
+        return np.zeros(len(stats), bool)
+    x, y, w, h = (stats[:, i].astype(float) for i in range(4))
+    middle = x + w / 2
+    return (cols[0] <= middle) & (middle <= cols[-1]) & (rows[0] - (y + h) >= h)
 
 
 def caption(stats: np.ndarray, weight: np.ndarray, height: int) -> np.ndarray:
