@@ -8,8 +8,9 @@ Runs on a copy scaled to at most WORK_SIDE, with OpenCV:
    difference from its neighbours), not by the picture's content. When no sheet is found and the digit found is
    one filled, convex patch, or holds a patch far thicker than its strokes (a shadow narrower than the opening),
    the steps run again with a narrow opening; when a sheet was found and the digit found is such a patch, or the
-   picture is a close crop whose ink reads light, the picture is read again as light ink (light strokes on a dark
-   ground, closed over, pass for a sheet, and so does a dark ground's lit side under uneven light);
+   picture is a close crop whose ink reads light, or the "sheet" is a dark ground's, the picture is read again as
+   light ink (light strokes on a dark ground, closed over, pass for a sheet, and so does a dark ground's lit side
+   under uneven light);
 3. the sheet: on a photo of a sheet lying on a table, marks off the sheet (the large unsaturated, or else pale,
    region with the table showing along the picture's edge) count far less;
 4. lines: long straight runs far longer than thick (ruled lines, form boxes), and the short straight sides standing
@@ -127,11 +128,14 @@ FLAT_TABLE = 0.9  # a surround with more than this share of its pixels at one ex
 # strokes' worth of pixels) may be the lit side of a dark ground with light writing on it, if less than BRIGHT_BORDER
 # of the picture's border is as bright (halfway from the ground to that level): writing lies on its ground, while a
 # bright thing running off the picture is something photographed. A heavy shadow can leave a sheet as dark beside
-# its lit part, so this only decides between readings once dark writing found on the "sheet" is a blob or a patch.
+# its lit part, so this only decides between readings once dark writing found on the "sheet" is a blob or a patch,
+# or once the light reading is chalk's: clear of the picture's edge and standing LIGHT_STROKES (of 255) above its
+# ground (a shaded sheet's lit sliver runs to its edge, or barely stands out from the shade).
 DIM_PAPER = 64
 LIGHT_WRITING = 0.3
 BRIGHTEST = 99.5
 BRIGHT_BORDER = 0.02
+LIGHT_STROKES = 100
 # A photo of a sheet with the table around it is never this small (px on its longer side): its digit would be a few
 # pixels tall. A smaller picture is a scan, a drawing or a crop, and none is looked for: on a small JPEG the
 # compression's noise hides a drawing's flat dark ground from FLAT_TABLE, and its light strokes, closed over, pass
@@ -652,6 +656,12 @@ def digit_in(
             return found
         return light if spans_the_sheet(light, sheet) or (thick and is_dark_ground(small, sheet)) else found
     if not thick:
+        if sheet is not None and is_dark_ground(small, sheet):
+            # Chalk on a board whose lit side passed for a sheet: what was found on it as dark writing is the
+            # ground between the strokes, or its grain.
+            light = strokes(small, None, None, printed, dark=False)
+            if light is not None and is_writing(light) and is_chalk(small, light):
+                return light
         return found
     # A shadow narrower than the wide opening was found instead of the digit, or with it; a narrow opening leaves it
     # as background, unless the digit's own strokes are as thick as a shadow (then they come out as a blob or a patch
@@ -682,6 +692,15 @@ def is_dark_ground(small: np.ndarray, sheet: np.ndarray) -> bool:
     if ground >= LIGHT_WRITING * brightest:
         return False
     return float(np.mean(border(small) > (ground + brightest) / 2)) < BRIGHT_BORDER
+
+
+def is_chalk(small: np.ndarray, light: np.ndarray) -> bool:
+    """Is `light` (light ink found on a dark ground) written there, as chalk is: clear of the picture's edge and
+    standing LIGHT_STROKES above the ground (its strokes' brightest tenth)?"""
+    if at_the_edge(light):
+        return False
+    signal, _ = contrast(small, None, None, dark=False)
+    return float(np.percentile(signal[light > 0], 90)) >= LIGHT_STROKES
 
 
 def spans_the_sheet(light: np.ndarray, sheet: np.ndarray) -> bool:

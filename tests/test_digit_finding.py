@@ -937,7 +937,7 @@ def test_light_writing_on_a_dark_ground_is_read(mnist: Mnist, model: DigitModel)
     pen on dark paper is photographed: the lit side of the dark ground is paler than its shaded side, and passed for
     a sheet of paper whose writing is dark."""
     photos = (evalset_file(mnist, "paper", 500, number) for number in range(40))
-    assert sum(is_read(model, in_negative(photo), label) for photo, label in photos) >= 31
+    assert sum(is_read(model, in_negative(photo), label) for photo, label in photos) >= 34
 
 
 def test_a_bright_object_off_the_pictures_edge_is_not_light_writing(model: DigitModel) -> None:
@@ -974,6 +974,20 @@ def test_camera_photos_under_a_heavy_shadow_keep_their_sheet(
         photo, _ = scenes.camera(mnist_digit(mnist.test_images[number]), rng, (800, 1600))
         read += is_read(model, photo, int(mnist.test_labels[number]))
     assert read >= 58
+
+
+@pytest.mark.parametrize("number", [5052, 5061, 5078, 5084, 5117, 5130])
+def test_a_shaded_sheets_lit_sliver_is_not_chalk(
+    mnist: Mnist, model: DigitModel, monkeypatch: pytest.MonkeyPatch, number: int
+) -> None:
+    """Camera photos under a heavy shadow (as above) whose sheet passes for a dark ground, and whose lit sliver, read
+    as light ink, is writing to look at: it runs to the picture's edge, or barely stands out from the shade, as
+    chalk on a board does not. The digit is read."""
+    monkeypatch.setattr(scenes, "shadow", heavier(scenes.shadow))
+    photo, _ = scenes.camera(
+        mnist_digit(mnist.test_images[number]), np.random.default_rng([99, number - 5000]), (800, 1600)
+    )
+    assert is_read(model, photo, int(mnist.test_labels[number]))
 
 
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
