@@ -593,11 +593,11 @@ def labels_above(stats: np.ndarray, lines: np.ndarray) -> np.ndarray:
     stand upright in two places or more a side's span tall (a comb's ticks, a box's sides), and clear of them by
     its own height or more. A digit written in a comb's cell reaches closer to the ticks than that; a notebook's
     ruling has no label above it, and a sheet's edge or the table in a photo stands up in one place at most."""
-    rows, cols = np.flatnonzero(lines.any(axis=1)), np.flatnonzero(lines.any(axis=0))
     upright = lines.sum(axis=0) >= SIDE_SPAN * min(lines.shape)
     sides = int(np.count_nonzero(upright[1:] & ~upright[:-1])) + int(upright[0])
     if sides < 2 or is_ruled(lines):
         return np.zeros(len(stats), bool)
+    rows, cols = np.flatnonzero(lines.any(axis=1)), np.flatnonzero(lines.any(axis=0))
     x, y, w, h = (stats[:, i].astype(float) for i in range(4))
     middle = x + w / 2
     return (cols[0] <= middle) & (middle <= cols[-1]) & (rows[0] - (y + h) >= h)

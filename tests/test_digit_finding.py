@@ -962,32 +962,37 @@ def heavier(shadow: Callable[[np.random.Generator, int, int], np.ndarray]) -> Ca
     return deep
 
 
-def test_camera_photos_under_a_heavy_shadow_keep_their_sheet(
-    mnist: Mnist, model: DigitModel, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def heavy_shadows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluation sets' camera photos drawn with `heavier` shadows for the test that asks for it."""
+    monkeypatch.setattr(scenes, "shadow", heavier(scenes.shadow))
+
+
+def heavy_shadow_photo(mnist: Mnist, number: int) -> bytes:
+    """MNIST test digit `number` (5000 and up) in a camera photo of a sheet, 800-1600 px, seeded by its place after
+    5000; under a heavy shadow where the test uses `heavy_shadows`."""
+    photo, _ = scenes.camera(
+        mnist_digit(mnist.test_images[number]), np.random.default_rng([99, number - 5000]), (800, 1600)
+    )
+    return photo
+
+
+@pytest.mark.usefixtures("heavy_shadows")
+def test_camera_photos_under_a_heavy_shadow_keep_their_sheet(mnist: Mnist, model: DigitModel) -> None:
     """A shadow can leave most of a sheet darker than a blackboard, its lit part the far brighter thing in the
     photo, as chalk is on a board: it is still a sheet with dark writing on it."""
-    monkeypatch.setattr(scenes, "shadow", heavier(scenes.shadow))
-    read = 0
-    for number in range(5000, 5060):
-        rng = np.random.default_rng([99, number - 5000])
-        photo, _ = scenes.camera(mnist_digit(mnist.test_images[number]), rng, (800, 1600))
-        read += is_read(model, photo, int(mnist.test_labels[number]))
+    numbers = range(5000, 5060)
+    read = sum(is_read(model, heavy_shadow_photo(mnist, number), int(mnist.test_labels[number])) for number in numbers)
     assert read >= 58
 
 
 @pytest.mark.parametrize("number", [5052, 5061, 5078, 5084, 5117, 5130])
-def test_a_shaded_sheets_lit_sliver_is_not_chalk(
-    mnist: Mnist, model: DigitModel, monkeypatch: pytest.MonkeyPatch, number: int
-) -> None:
+@pytest.mark.usefixtures("heavy_shadows")
+def test_a_shaded_sheets_lit_sliver_is_not_chalk(mnist: Mnist, model: DigitModel, number: int) -> None:
     """Camera photos under a heavy shadow (as above) whose sheet passes for a dark ground, and whose lit sliver, read
     as light ink, is writing to look at: it runs to the picture's edge, or barely stands out from the shade, as
     chalk on a board does not. The digit is read."""
-    monkeypatch.setattr(scenes, "shadow", heavier(scenes.shadow))
-    photo, _ = scenes.camera(
-        mnist_digit(mnist.test_images[number]), np.random.default_rng([99, number - 5000]), (800, 1600)
-    )
-    assert is_read(model, photo, int(mnist.test_labels[number]))
+    assert is_read(model, heavy_shadow_photo(mnist, number), int(mnist.test_labels[number]))
 
 
 def test_a_large_dark_digit_in_a_corner_is_not_taken_for_a_table(mnist: Mnist) -> None:
