@@ -762,6 +762,8 @@ def ink_and_lines(
     to print on: see `strokes`)."""
     mask = signal > threshold
     lines = printed_lines(mask, scan=sheet is None) if printed else np.zeros(mask.shape, bool)
+    if printed and sheet is None and not lines.any():
+        lines = printed_lines(mask, scan=True, dashed=True)  # a faint or bilevel scan's broken lines
     return mask & ~lines, lines
 
 

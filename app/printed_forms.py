@@ -15,6 +15,12 @@ import numpy as np
 from app.ink_masks import ink_distance, odd, stroke_width
 
 LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorter side long
+# A thin printed line that a faint or bilevel scan breaks into dashes has gaps up to DASH_GAP of the picture's longer
+# side between them, and the ink is at least DASHES pieces. Such lines are looked for only where no unbroken line is
+# found, since a digit's strokes line up across such gaps too, and only in ink of that many pieces, since the second
+# search would cost every plain page's scan its time.
+DASH_GAP = 0.03
+DASHES = 8
 LINE_TILT = 15  # degrees off horizontal or vertical that a printed line may lie (skew, perspective)
 # A printed line is at least this many times as long as it is thick: a pen's stroke that long is thicker, or bends.
 LINE_ASPECT = 16
@@ -87,13 +93,13 @@ Segment = tuple[int, int, int, int, bool, float]  # end points, horizontal, widt
 
 
 def axis_segments(
-    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5
+    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5, gap: int = 3
 ) -> list[tuple[int, int, int, int, bool]]:
     """Straight segments of the ink at least `length` long, within `tilt` degrees of horizontal or vertical (a
-    probabilistic Hough transform, whose accumulator needs `votes` times `length` points on a line): their end
-    points, and whether each is horizontal."""
+    probabilistic Hough transform, whose accumulator needs `votes` times `length` points on a line, and joins points
+    up to `gap` pixels apart): their end points, and whether each is horizontal."""
     threshold = max(4, int(votes * length))
-    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold, minLineLength=length, maxLineGap=3)
+    segments = cv2.HoughLinesP(binary, 1, np.pi / 360, threshold, minLineLength=length, maxLineGap=gap)
     found = []
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
         x1, y1, x2, y2 = int(x1), int(y1), int(x2), int(y2)
@@ -120,15 +126,18 @@ def segment_width(ridge: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> floa
     return 2.0 * float(np.median(ridge[along(x1, y1, x2, y2)]))
 
 
-def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
+def printed_lines(mask: np.ndarray, scan: bool, dashed: bool = False) -> np.ndarray:
     """Ruled lines, form boxes and combs: the ink of long straight segments near horizontal or vertical (skew and
     perspective are allowed) far longer than they are thick, or printed bold and closing a box (`box_sides`) or under
     what is written (`baselines`), and of the straight sides standing on them (a box's sides, a comb's ticks) printed
     about as thick as they are. Where a stroke crosses a line, the ink on both sides of it continues across and the
     crossing stays ink. On a `scan`, a lone upright line is a pen's stroke (`is_a_lone_line`), and so are a lone line
     across that ends where the digit's other strokes do (`ends_a_stroke`) and two lines that cross (`cross_each_other`);
-    on a photo of a sheet such lines are the sheet's edge or a shadow's, and go."""
+    on a photo of a sheet such lines are the sheet's edge or a shadow's, and go. `dashed` lines are looked for
+    across gaps of DASH_GAP too, in ink of DASHES pieces or more."""
     binary = mask.astype(np.uint8)
+    if dashed and cv2.connectedComponents(binary, connectivity=8)[0] - 1 < DASHES:
+        return np.zeros(mask.shape, bool)
     distance = ink_distance(binary)
     pen = stroke_width(mask)
     across = odd(RIDGE * pen)
@@ -137,10 +146,11 @@ def printed_lines(mask: np.ndarray, scan: bool) -> np.ndarray:
         False: cv2.dilate(distance, np.ones((1, across), np.uint8)),
     }
     shorter = min(mask.shape)
+    gap = max(3, int(DASH_GAP * max(mask.shape))) if dashed else 3
     drawn = {True: np.zeros_like(binary), False: np.zeros_like(binary)}  # horizontal, vertical lines
     widths: list[float] = []
     stout: list[Segment] = []
-    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(LINE_SPAN * shorter)), LINE_TILT):
+    for x1, y1, x2, y2, horizontal in axis_segments(binary, max(8, int(LINE_SPAN * shorter)), LINE_TILT, gap=gap):
         width = segment_width(ridges[horizontal], x1, y1, x2, y2)
         length = np.hypot(x2 - x1, y2 - y1)
         if length >= LINE_ASPECT * width:

@@ -463,6 +463,34 @@ def comb_form(label: bool) -> np.ndarray:
     return comb
 
 
+def dashed_boxes() -> np.ndarray:
+    """A bilevel scan's row of five empty boxes printed with thin lines, broken into dashes 20 px long, 12 px apart."""
+    row = np.full((240, 760), 255.0)
+    for left in range(40, 760, 140):
+        for top in range(60, 200, 32):
+            row[top : top + 20, left : left + 2] = 0
+    for top in (60, 200):
+        for left in range(40, 722, 32):
+            row[top : top + 2, left : left + 20] = 0
+    return row
+
+
+def test_digits_in_boxes_broken_into_dashes_are_read(mnist: Mnist, model: DigitModel) -> None:
+    """The first 30 test digits written in the middle one of a row of boxes whose lines a faint or bilevel scan broke
+    into dashes: no dash is long enough to be a printed line, but the dashes in a row make one."""
+    digits, labels = mnist.test_images[:30], mnist.test_labels[:30]
+    pages = [write_digit(dashed_boxes(), digit, 70, 325, 120, darkness=1.0) for digit in digits]
+    read = sum(is_read(model, png(page), int(label)) for page, label in zip(pages, labels, strict=True))
+    assert read / len(digits) >= 0.9
+
+
+@pytest.mark.parametrize("seed, number", [(0, 474), (23, 163), (31, 152), (31, 240)])
+def test_a_form_whose_lines_are_broken_is_read(mnist: Mnist, model: DigitModel, seed: int, number: int) -> None:
+    """Form boxes of the evaluation sets (--count 500) whose scan breaks the thin printed lines into dashes (a faint
+    pink box, three bilevel scans). The digit is read."""
+    assert is_read(model, *evalset_file(mnist, "form", 500, number, seed))
+
+
 def test_an_empty_comb_has_no_digit() -> None:
     """Nothing written: the ticks are the form's, and none is taken for a 1."""
     assert not preprocess(png(comb_form(label=False))).any()
