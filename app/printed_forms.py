@@ -15,6 +15,7 @@ import numpy as np
 from app.ink_masks import ink_distance, odd, stroke_width
 
 LINE_SPAN = 0.3  # printed lines are at least this share of the picture's shorter side long
+LINE_GAP = 3  # pixels of paper a printed line's ink is joined across (a scan's speck of dust, a worn spot)
 # A thin printed line that a faint or bilevel scan breaks into dashes has gaps up to DASH_GAP of the picture's longer
 # side between them, and the ink is at least DASHES pieces. Such lines are looked for only where no unbroken line is
 # found, since a digit's strokes line up across such gaps too, and only in ink of that many pieces, since the second
@@ -93,7 +94,7 @@ Segment = tuple[int, int, int, int, bool, float]  # end points, horizontal, widt
 
 
 def axis_segments(
-    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5, gap: int = 3
+    binary: np.ndarray, length: int, tilt: float, votes: float = 0.5, gap: int = LINE_GAP
 ) -> list[tuple[int, int, int, int, bool]]:
     """Straight segments of the ink at least `length` long, within `tilt` degrees of horizontal or vertical (a
     probabilistic Hough transform, whose accumulator needs `votes` times `length` points on a line, and joins points
@@ -146,7 +147,7 @@ def printed_lines(mask: np.ndarray, scan: bool, dashed: bool = False) -> np.ndar
         False: cv2.dilate(distance, np.ones((1, across), np.uint8)),
     }
     shorter = min(mask.shape)
-    gap = max(3, int(DASH_GAP * max(mask.shape))) if dashed else 3
+    gap = max(LINE_GAP, int(DASH_GAP * max(mask.shape))) if dashed else LINE_GAP
     drawn = {True: np.zeros_like(binary), False: np.zeros_like(binary)}  # horizontal, vertical lines
     widths: list[float] = []
     stout: list[Segment] = []
@@ -449,7 +450,9 @@ def frame_lines(part: np.ndarray) -> tuple[np.ndarray, int]:
     distance = ink_distance(part)
     thickness = odd(2 * float(np.median(distance[distance > 0])) + 2)
     shorter = min(height, width)
-    segments = cv2.HoughLinesP(part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=3)
+    segments = cv2.HoughLinesP(
+        part, 1, np.pi / 360, max(4, shorter // 2), minLineLength=shorter // 2, maxLineGap=LINE_GAP
+    )
     drawn = np.zeros_like(part)
     sides: set[tuple[bool, float]] = set()  # (horizontal, position across it)
     for x1, y1, x2, y2 in segments[:, 0] if segments is not None else ():
