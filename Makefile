@@ -45,6 +45,7 @@ train: install  ## train the default CNN into the next version under models/mnis
 evaluate: install  ## score the served model on the evaluation sets (made once into $(EVALSETS)); ARGS="--json F --markdown F"
 	$(BIN)/python -m evalsets make --out $(EVALSETS) --count $(EVAL_COUNT)
 	$(BIN)/python -m evalsets evaluate --sets $(EVALSETS) $(ARGS)
+	$(BIN)/python -m evalsets.unseen --out $(EVALSETS)/unseen --count $(EVAL_COUNT)
 
 bench: install  ## benchmark /predict against the floor and the direct baseline; writes docs/benchmark.md
 	$(BIN)/python -m benchmarks.run $(ARGS)

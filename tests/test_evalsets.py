@@ -65,6 +65,24 @@ def test_scoring_the_committed_model_reports_every_set(sets: Path, tmp_path: Pat
     )
 
 
+def test_the_unseen_kinds_set_is_written_and_scored_by_its_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m evalsets.unseen` writes the four kinds in turn as labelled image files, a function of the seed, and
+    prints each model's "not a digit" share by kind."""
+    from evalsets.unseen import KINDS, main, unseen_items
+
+    assert main(["--out", str(tmp_path), "--count", "8", "--model", str(COMMITTED_VERSION)]) == 0
+    items = read_set(tmp_path)
+    assert [kind for *_, kind in items] == list(KINDS) * 2 and all(label is None for _, label, _ in items)
+    for path, *_ in items:
+        with Image.open(io.BytesIO(path.read_bytes())) as image:
+            assert image.width >= 8 and image.height >= 8
+    assert unseen_items(2, seed=0) == unseen_items(2, seed=0) != unseen_items(2, seed=1)
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"{COMMITTED_VERSION}: not a digit ") and all(kind in printed for kind in KINDS)
+
+
 def test_a_bilevel_scan_keeps_a_faint_pens_strokes(mnist: Mnist) -> None:
     """A faint blue pen's digit (its darkest strokes about 155 on paper of 230): each threshold drawn for a bilevel
     scan keeps most of the stroke as black, where one drawn under the ink's tone would leave a white page; a blank
