@@ -109,9 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     make.write_set(args.out, unseen_items(args.count, args.seed))
     for model in args.model or [Path("models/mnist")]:
-        figures = negative_figures(answer(args.out, load_model(version_folder(model))))
+        version = version_folder(model)
+        figures = negative_figures(answer(args.out, load_model(version)))
         kinds = ", ".join(f"{kind} {k['not_a_digit_recall']:.3f}" for kind, k in figures["by_kind"].items())
-        print(f"{version_folder(model)}: not a digit {figures['not_a_digit_recall']:.3f} ({kinds})")
+        print(f"{version}: not a digit {figures['not_a_digit_recall']:.3f} ({kinds})")
     return 0
 
 
