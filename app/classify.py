@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_INPUT
     folder = args.model_dir.resolve()
     # A version folder (models/mnist/4), or a model's folder (models/mnist), whose newest version is used.
-    model_dir, version = (folder.parent, int(folder.name)) if folder.name.isdigit() else (folder, None)
+    model_dir, version = (folder.parent, int(folder.name)) if folder.name.isdecimal() else (folder, None)
     try:
         model = DigitModel(model_dir, model_dir.name, version)
     except ModelLoadError as error:

@@ -22,4 +22,4 @@ def version_numbers(model_dir: Path) -> list[int]:
     them (anything else, such as an export's hidden staging folder, is not a version)."""
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and int(p.name) > 0)
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdecimal() and int(p.name) > 0)

@@ -13,6 +13,7 @@ blur then softens the edges (SOFTENING).
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,8 @@ DARK_COLOUR = 32  # a pixel's colour saturation is taken relative to its brightn
 DITHER_GRAIN = 0.05  # such pixels, as a share of the less common colour's, that make a picture dithered
 DESCREEN = 1.5  # the blur that turns the dots back into greys, its standard deviation in the picture's pixels
 
+log = logging.getLogger(__name__)
+
 # Leading bytes of each accepted format; anything else is refused with 415 before Pillow sees it.
 SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "PNG": (PNG_SIGNATURE,),
@@ -52,6 +55,10 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     "WEBP": (b"RIFF",),  # and "WEBP" at offset 8, checked below
 }
 SUPPORTED = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+# A progressive JPEG is decoded once per scan, and its format lets a small file repeat scans at almost no cost in
+# bytes, each one costing a whole image's decoding. Encoders write about ten; far more is an attack on decode time.
+MAX_JPEG_SCANS = 100
+START_OF_SCAN = b"\xff\xda"
 
 # decode() checks the declared size against Limits.max_pixels itself, before decoding and with a message that
 # names the size; Pillow's own global check would fire first with its own limit and wording.
@@ -98,6 +105,8 @@ def sniff_format(data: bytes) -> str:
 def decode(data: bytes, limits: Limits) -> Image.Image:
     """Open, check the declared size against the pixel limit, then decode the first frame."""
     fmt = sniff_format(data)
+    if fmt == "JPEG":
+        check_jpeg_scans(data)
     try:
         image = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = image.size
@@ -113,14 +122,33 @@ def decode(data: bytes, limits: Limits) -> Image.Image:
         raise
     except UnidentifiedImageError:  # its message names the in-memory file object, which means nothing to a client
         raise UndecodableImageError(
-            f"cannot decode the {fmt} data: it has a {fmt} signature but no valid {fmt} header"
+            f"cannot decode the {fmt} data: it has a {fmt} signature, but its header is not valid {fmt} or "
+            "describes an encoding this service cannot read"
         ) from None
     except Exception as error:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, struct.error, ...)
         raise UndecodableImageError(f"cannot decode the {fmt} data: {error}") from None
     if width == 0 or height == 0:
         raise EmptyImageError("the image has no pixels")
-    ImageOps.exif_transpose(image, in_place=True)  # in place: otherwise every upload without EXIF is copied
+    if image.mode in ("P", "PA") and image.palette is None:
+        raise UndecodableImageError(
+            f"cannot decode the {fmt} data: its pixels are palette indexes but it has no palette"
+        )
+    try:
+        ImageOps.exif_transpose(image, in_place=True)  # in place: otherwise every upload without EXIF is copied
+    except Exception:  # unreadable EXIF (Pillow raises SyntaxError, ValueError, ...): the pixels are upright as stored
+        log.info("ignored the unreadable EXIF data of a %s upload", fmt)
     return image
+
+
+def check_jpeg_scans(data: bytes) -> None:
+    """Refuse a JPEG of more than MAX_JPEG_SCANS scans before it is decoded. Counting the start-of-scan marker's
+    bytes is exact in the compressed data, where a 0xFF byte is always followed by 0x00 or a marker, and can only
+    overcount in metadata (an EXIF thumbnail's own scans, a few), never undercount."""
+    scans = data.count(START_OF_SCAN)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooLargeError(
+            f"the JPEG holds {scans:,} scans; the limit is {MAX_JPEG_SCANS} (an encoder writes about ten)"
+        )
 
 
 def to_grayscale(image: Image.Image) -> np.ndarray:
@@ -146,7 +174,12 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         return gray * alpha[..., 0] + backdrop * (1 - alpha[..., 0])
     if image.mode == "L":  # MNIST-style uploads: no conversion copy
         return np.asarray(image, dtype=np.float32)
-    return np.asarray(image.convert("L"), dtype=np.float32)
+    if image.mode == "LAB":  # its first channel is the lightness; Pillow converts LAB to no other mode
+        return np.asarray(image.getchannel("L"), dtype=np.float32)
+    try:
+        return np.asarray(image.convert("L"), dtype=np.float32)
+    except ValueError:  # a colour mode Pillow decodes but cannot convert
+        raise UnsupportedImageError(f"unsupported colour mode {image.mode}: send RGB, grayscale or CMYK") from None
 
 
 def has_two_levels(gray: np.ndarray) -> bool:

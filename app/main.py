@@ -16,6 +16,7 @@ from app.auth import ApiKeyMiddleware, document_api_keys
 from app.body_limit import BodyLimit, BodyLimitMiddleware
 from app.disconnect import CancelOnDisconnectMiddleware
 from app.drain import Drain
+from app.head_requests import HeadAsGetMiddleware
 from app.metrics import Metrics, MetricsMiddleware
 from app.request_log import RequestLogMiddleware
 from app.service import Service
@@ -61,6 +62,7 @@ def mark_draining(app: FastAPI) -> None:
 
 def add_middleware(app: FastAPI, settings: Settings) -> None:
     """The middleware, innermost first (each added one wraps those before it)."""
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limits(settings), error_key=error_key)
     app.add_middleware(CancelOnDisconnectMiddleware)
     keys = settings.api_key_list()

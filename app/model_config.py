@@ -85,7 +85,7 @@ def parse_labels(text: str) -> dict[str, int]:
     labels: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, equals, version = item.partition("=")
-        if not equals or not version.strip().isdigit():
+        if not equals or not version.strip().isdecimal():
             raise ConfigError(f"label '{item}': expected name=version, e.g. stable=3")
         labels[name.strip()] = int(version)
     return check_labels(labels)

@@ -52,7 +52,7 @@ def scan(model_dir: Path) -> Scan:
         return Scan()
     versions, others = {}, []
     for entry in entries:
-        if entry.name.isdigit() and int(entry.name) > 0:
+        if entry.name.isdecimal() and int(entry.name) > 0:
             number = int(entry.name)
             versions[number] = Folder(number, fingerprint(entry), (entry / SAVED_MODEL_FILE).is_file())
         elif not entry.name.startswith("."):

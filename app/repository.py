@@ -88,7 +88,7 @@ class Repository:
             if found is None:
                 raise ModelNotFoundError(f"label '{label}' of model '{self.name}' is not assigned to a loaded version")
             return found
-        number = version if isinstance(version, int) else int(version) if version and version.isdigit() else None
+        number = version if isinstance(version, int) else int(version) if version and version.isdecimal() else None
         found = routes.versions.get(number) if number is not None else None
         if found is None:
             loaded = sorted(routes.versions)
@@ -119,7 +119,7 @@ class Repository:
 
     def state_of(self, version: str) -> VersionState | None:
         """The state of a version named in a URL; None if the repository does not know it."""
-        return self._states.get(int(version)) if version.isdigit() else None
+        return self._states.get(int(version)) if version.isdecimal() else None
 
     @property
     def pending(self) -> int:

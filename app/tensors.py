@@ -75,13 +75,16 @@ def decode_b64(text: Any, what: str) -> bytes:
 
 
 def tfserving_item(value: Any, input_name: str, where: str) -> Item:
-    """One instance: a 28x28 list of pixels, {"b64": "<image file>"}, or either wrapped as {"<input_name>": ...}."""
+    """One instance: 28x28 pixels or {"b64": "<image file>"}, either maybe wrapped once as {"<input_name>": ...}."""
+    if isinstance(value, dict) and set(value) == {input_name}:
+        value = value[input_name]
     if isinstance(value, dict):
         if set(value) == {"b64"}:
             return decode_b64(value["b64"], where)
-        if set(value) == {input_name}:
-            return tfserving_item(value[input_name], input_name, where)
-        raise TensorError(f"{where}: unknown keys {sorted(value)}; the model's only input is '{input_name}'")
+        raise TensorError(
+            f'{where}: {sorted(value)} is not an image; send 28x28 pixels or {{"b64": ...}}, named '
+            f"'{input_name}' at most once"
+        )
     array = numeric_array(value, where)
     if array.shape != (IMAGE_SIDE, IMAGE_SIDE):
         raise TensorError(f"{where} has shape {list(array.shape)}; each image must be 28x28 pixels")
@@ -213,9 +216,10 @@ def split_binary_body(body: bytes, header_length: str | None) -> tuple[bytes, by
     """The JSON part and the binary part of an infer body (binary only with Inference-Header-Content-Length)."""
     if header_length is None:
         return body, None
-    if not header_length.strip().isdigit():
+    text = header_length.strip()
+    if not text.isdecimal():  # not isdigit, which also takes "²", a digit int() refuses
         raise TensorError("Inference-Header-Content-Length must be a whole number of bytes")
-    length = int(header_length)
+    length = int(text)
     if length == 0 or length > len(body):
         raise TensorError(
             f"Inference-Header-Content-Length is {length} but the body has {len(body)} bytes; "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
+
+from app.content_encoding import EncodingError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -76,7 +78,10 @@ class _FormFiles:
             self._filename = printable(options.get(b"filename", b"upload"))
             if self._wanted and len(self.files) >= self.max_files:
                 raise UploadTooLargeError(
-                    f"more than {self.max_files} files sent; the limit per request is {self.max_files}"
+                    f"more than one file in field '{self.field.decode()}': this route reads one image "
+                    "(POST /predict/batch reads several)"
+                    if self.max_files == 1
+                    else f"more than {self.max_files} files sent; the limit per request is {self.max_files}"
                 )
         self._header_name = self._header_value = b""
 
@@ -115,16 +120,22 @@ async def read_form_files(request: Request, field: str, max_bytes: int, max_file
             f"missing form field '{field}': send the image as multipart/form-data field '{field}' "
             f"(the request's Content-Type is {shown})"
         )
+    encoding = request.headers.get("content-encoding", "identity")
+    if encoding.strip().lower() != "identity":  # the parser would read compressed bytes as a broken form
+        raise EncodingError(
+            f"Content-Encoding '{encoding}' is not read on this route: send the form uncompressed "
+            "(the image files in it are compressed already)"
+        )
     boundary = options.get(b"boundary")
     if not boundary:
         raise MalformedFormError("malformed multipart body: the Content-Type header has no boundary")
     collector = _FormFiles(field, max_bytes, max_files)
-    parser = MultipartParser(boundary, collector.callbacks())
     try:
+        parser = MultipartParser(boundary, collector.callbacks())  # refuses a boundary it cannot take
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as error:
+    except FormParserError as error:
         raise MalformedFormError(f"malformed multipart body: {error}") from None
     except ClientDisconnect:
         raise ClientGoneError("the client disconnected before the upload was complete") from None

@@ -36,7 +36,7 @@ class Answers:
 
 def version_folder(model: Path) -> Path:
     """A version folder as given, or a model folder's newest version."""
-    if model.name.isdigit():
+    if model.name.isdecimal():
         return model
     versions = version_numbers(model)
     if not versions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 from collections.abc import Callable
@@ -18,9 +19,12 @@ from app.service import INLINE_MAX_FILES, decodes_inline
 from tests.conftest import COMMITTED_VERSION, SERVED_VERSION
 from tests.test_imaging import png_declaring
 from tests.uploads import (
+    ODD_FILES,
     ODD_PICTURES,
     encode,
+    jpeg_of_many_scans,
     mnist_png,
+    palette_png_without_palette,
     paper_jpeg,
     photo_jpeg,
     shrunk_canvas,
@@ -292,6 +296,44 @@ BAD_UPLOADS: list[tuple[str, Callable[[httpx.Client], httpx.Response], int, str]
         "file #2",
     ),
     (
+        "palette-png-without-palette",
+        lambda c: c.post("/predict", files={"file": ("p.png", palette_png_without_palette())}),
+        400,
+        "no palette",
+    ),
+    (
+        "jpeg-of-too-many-scans",
+        lambda c: c.post("/predict", files={"file": ("s.jpg", jpeg_of_many_scans(np.eye(28) * 255, 2_000))}),
+        413,
+        "2,000 scans",
+    ),
+    (
+        "multipart-boundary-too-long",
+        lambda c: c.post(
+            "/predict",
+            content=b"--" + b"b" * 300 + b"\r\n",
+            headers={"content-type": "multipart/form-data; boundary=" + "b" * 300},
+        ),
+        400,
+        "malformed multipart body",
+    ),
+    (
+        "two-files",
+        lambda c: c.post("/predict", files=[("file", ("a.png", b"\x89PNG")), ("file", ("b.png", b"\x89PNG"))]),
+        413,
+        "/predict/batch",
+    ),
+    (
+        "compressed-form",
+        lambda c: c.post(
+            "/predict",
+            content=gzip.compress(b"--b\r\n"),
+            headers={"content-type": "multipart/form-data; boundary=b", "content-encoding": "gzip"},
+        ),
+        400,
+        "Content-Encoding 'gzip'",
+    ),
+    (
         "path-traversal-filename",
         lambda c: c.post("/predict", files={"file": ("../../etc/passwd", b"root:x:0:0")}),
         415,
@@ -327,6 +369,26 @@ def test_odd_but_valid_pictures_get_an_answer(client: httpx.Client, picture: Ima
     assert len(body["probabilities"]) == 10 and isinstance(body["is_digit"], bool)
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["input_image"].split(",", 1)[1]))))
     assert seen.shape == (28, 28)
+
+
+@pytest.mark.parametrize("make", ODD_FILES.values(), ids=ODD_FILES.keys())
+def test_files_odd_in_metadata_or_colour_mode_get_an_answer(client: httpx.Client, mnist: Mnist, make) -> None:
+    response = client.post("/predict", files={"file": ("odd", make(mnist.test_images[0]))})
+    assert response.status_code == 200, response.text
+    assert response.json()["predicted_class"] == 7 and response.json()["is_digit"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/model", "/metrics", "/v1/models/mnist", "/v2/health/ready"])
+def test_head_answers_as_get_without_a_body(client: httpx.Client, path: str) -> None:
+    """`curl -I` and uptime monitors ask with HEAD: the GET's status and headers, no body."""
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_head_on_a_post_route_is_405_naming_post(client: httpx.Client) -> None:
+    response = client.head("/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
 
 
 def test_health_readiness_and_model_description(client: httpx.Client) -> None:

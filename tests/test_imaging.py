@@ -13,6 +13,7 @@ from PIL import Image, PngImagePlugin
 
 from app.digit_finding import SHEET_SATURATION
 from app.imaging import (
+    MAX_JPEG_SCANS,
     EmptyImageError,
     ImageTooLargeError,
     Limits,
@@ -26,7 +27,20 @@ from app.imaging import (
     soften,
 )
 from app.png_short_path import plain_png_pixels
-from tests.uploads import ODD_PICTURES, encode, mnist_png, paper_jpeg, scaled, shrunk_canvas, transparent_canvas_png
+from tests.uploads import (
+    ODD_FILES,
+    ODD_PICTURES,
+    dark_on_white,
+    encode,
+    jpeg_of_many_scans,
+    mnist_png,
+    palette_png_without_palette,
+    paper_jpeg,
+    progressive_jpeg,
+    scaled,
+    shrunk_canvas,
+    transparent_canvas_png,
+)
 from training.data import Mnist
 
 
@@ -207,6 +221,28 @@ def test_gif_uses_the_first_frame(seven: np.ndarray, mnist: Mnist) -> None:
 def test_refusals(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         preprocess(data)
+
+
+@pytest.mark.parametrize("make", [*ODD_FILES.values(), progressive_jpeg], ids=[*ODD_FILES, "progressive-jpeg"])
+def test_files_odd_in_metadata_or_colour_mode_are_read_as_the_plain_file(seven: np.ndarray, make) -> None:
+    """A colour mode Pillow converts to no other (CIELab: read by its lightness), EXIF that is not EXIF (ignored:
+    the pixels are upright as stored), a progressive JPEG: the digit as the plain PNG of the same picture gives it."""
+    plain = preprocess(encode(dark_on_white(seven), "PNG"))
+    assert similarity(preprocess(make(seven)), plain) > 0.97
+
+
+def test_a_palette_image_without_its_palette_is_undecodable() -> None:
+    with pytest.raises(UndecodableImageError, match="no palette"):
+        preprocess(palette_png_without_palette())
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_decoding(seven: np.ndarray) -> None:
+    """Each scan of a progressive JPEG is a whole decoding of the image and costs the file a few bytes: the count
+    is checked first. The limit leaves room for every encoder's progressions (about ten scans)."""
+    assert 5 <= progressive_jpeg(seven).count(b"\xff\xda") <= 20
+    assert preprocess(jpeg_of_many_scans(seven, MAX_JPEG_SCANS)).any()
+    with pytest.raises(ImageTooLargeError, match=f"{MAX_JPEG_SCANS + 1} scans"):
+        preprocess(jpeg_of_many_scans(seven, MAX_JPEG_SCANS + 1))
 
 
 def test_a_float_image_holding_nan_is_refused_saying_so(seven: np.ndarray) -> None:

@@ -171,13 +171,13 @@ def test_a_request_over_the_deadline_gets_503_and_its_images_leave_the_queue(
     assert access.status == 503 and access.images == 10_000 and access.route == "/v2/models/{model_name}/infer"  # type: ignore[attr-defined]
 
 
-def raw_post(port: int, path: str, body: bytes, headers: dict[str, str]) -> socket.socket:
-    """Sends a whole request on a raw socket and returns it unread, so the test can hang up while it is queued."""
+def raw_post(port: int, path: str, body: bytes, headers: dict[str, str], declared: int | None = None) -> socket.socket:
+    """Sends a request on a raw socket and returns it unread, so the test can hang up while it is queued (or, with
+    a `declared` length over the body's, while the server waits for the rest of the body)."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=60)
     head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-    connection.sendall(
-        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
-    )
+    length = len(body) if declared is None else declared
+    connection.sendall(f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\n{head}\r\n".encode() + body)
     return connection
 
 
@@ -209,6 +209,24 @@ def test_images_of_a_client_that_hangs_up_are_not_scored(server: LiveServer, mni
     assert dropped >= 5_000, "most of the second request's images should never reach the model"
     assert scored + dropped == 20_000
     assert engine.pending == 0
+
+
+@pytest.mark.parametrize("path", ["/v1/models/mnist:predict", V2_INFER, "/predict"])
+def test_a_client_that_leaves_mid_body_is_logged_without_an_error(
+    server: LiveServer, request_lines: pytest.LogCaptureFixture, path: str
+) -> None:
+    """The body cut off by the client's leaving is the client's doing: an access line, no error and no traceback."""
+    request_id = f"left-mid-body{path.replace('/', '-')}"
+    headers = {"X-Request-ID": request_id, "Content-Type": "multipart/form-data; boundary=b"}
+    raw_post(server.port, path, b"--b\r\n", headers, declared=5000).close()
+
+    def ours() -> list[logging.LogRecord]:
+        return [record for record in request_lines.records if getattr(record, "request_id", "") == request_id]
+
+    assert server.until(lambda _: any(record.name == "app.access" for record in ours()), timeout=60)
+    assert not [record for record in ours() if record.levelno >= logging.ERROR or record.exc_info]
+    (access,) = [record for record in ours() if record.name == "app.access"]
+    assert access.status in (400, 499)  # type: ignore[attr-defined]
 
 
 def test_json_log_lines_carry_the_request_fields() -> None:

@@ -136,6 +136,14 @@ BAD_REQUESTS = [
     ("bad-base64", "/v1/models/mnist:predict", {"instances": [{"b64": "not base64!"}]}, 400, "malformed base64"),
     ("b64-not-an-image", "/v1/models/mnist:predict", {"instances": [{"b64": PNG_NOT}]}, 415, "unsupported"),
     ("unknown-input", "/v1/models/mnist:predict", {"instances": [{"pixels": PIXELS}]}, 400, "'images'"),
+    ("named-twice", "/v1/models/mnist:predict", {"instances": [{"images": {"images": PIXELS}}]}, 400, "at most once"),
+    (
+        "named-a-thousand-times",
+        "/v1/models/mnist:predict",
+        b'{"instances": [' + b'{"images": ' * 1000 + json.dumps(PIXELS).encode() + b"}" * 1000 + b"]}",
+        400,
+        "at most once",
+    ),
     ("unknown-signature", "/v1/models/mnist:predict", {"signature_name": "x", "instances": [PIXELS]}, 400, "signature"),
     ("classify", "/v1/models/mnist:classify", {"examples": [{"x": 1}]}, 400, "predict signature only"),
     ("regress-version", f"{SERVED}:regress", {"examples": [{"x": 1}]}, 400, "predict signature only"),
@@ -172,11 +180,26 @@ def test_bad_requests_get_the_protocol_error(
         f"/v1/models/mnist/versions/{SERVED_VERSION + 1}",
         "/v1/models/fashion/metadata",
         "/v1/models/mnist/versions/0/metadata",
+        "/v1/models/mnist/versions/\u00b2",  # "²": a digit to str.isdigit, not to int()
     ],
 )
 def test_unknown_model_or_version_is_404_with_error_body(client: httpx.Client, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404 and "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models/mnist:predict",
+        f"/v1/models/mnist/versions/{SERVED_VERSION}:predict",
+        "/v1/models/mnist/labels/stable:predict",
+    ],
+)
+def test_a_get_on_a_predict_url_is_405_naming_post(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 405 and response.headers["allow"] == "POST", response.text
+    assert set(response.json()) == {"error"}  # the protocol's error body
 
 
 def test_openapi_documents_the_routes(client: httpx.Client) -> None:

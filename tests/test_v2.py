@@ -229,6 +229,13 @@ BAD_REQUESTS = [
         "whole number",
     ),
     (
+        "header-length-a-unicode-digit",
+        json.dumps({"inputs": [uint8_input()]}).encode() + ZEROS,
+        {"Inference-Header-Content-Length": "\u00b2".encode("latin-1"), "Content-Type": "application/octet-stream"},
+        400,
+        "whole number",
+    ),
+    (
         "header-length-cuts-json",
         *binary_request({"inputs": [uint8_input()]}, ZEROS, declared=20),
         400,
@@ -274,6 +281,7 @@ def test_bad_requests_get_the_protocol_error(
     [
         ("POST", "/v2/models/fashion/infer"),
         ("POST", "/v2/models/mnist/versions/99/infer"),
+        ("POST", "/v2/models/mnist/versions/\u00b2/infer"),  # "²": a digit to str.isdigit, not to int()
         ("GET", "/v2/models/fashion"),
         ("GET", f"/v2/models/mnist/versions/{SERVED_VERSION + 1}"),
         ("GET", "/v2/models/fashion/ready"),

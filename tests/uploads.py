@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from app.png_short_path import PNG_SIGNATURE
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -100,3 +104,55 @@ ODD_PICTURES = {
     "a-thin-strip-of-ink": Image.new("RGB", (200, 3), (20, 20, 20)),
     "fine-stripes": stripes(64, 64).convert("1"),
 }
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def dark_on_white(digit: np.ndarray) -> Image.Image:
+    return Image.fromarray(255 - np.asarray(scaled(digit, 112))).convert("RGB")
+
+
+# Files that are odd in their metadata or colour mode, not in their pixels: each is read as the plain file is.
+def lab_tiff(digit: np.ndarray) -> bytes:
+    """A CIELab TIFF (what some scanners and Photoshop write), which Pillow converts to no other mode."""
+    return encode(dark_on_white(digit).convert("LAB"), "TIFF")
+
+
+def png_with_unreadable_exif(digit: np.ndarray) -> bytes:
+    """A PNG whose eXIf chunk does not hold the TIFF structure EXIF is, as a careless tool writes it."""
+    plain = encode(dark_on_white(digit), "PNG")
+    header_end = 8 + 25  # the signature and the IHDR chunk
+    return plain[:header_end] + png_chunk(b"eXIf", b"XX*\x00\x08\x00\x00\x00") + plain[header_end:]
+
+
+def webp_with_unreadable_exif(digit: np.ndarray) -> bytes:
+    return encode(dark_on_white(digit), "WEBP", lossless=True, exif=b"not EXIF at all")
+
+
+ODD_FILES = {
+    "cielab-tiff": lab_tiff,
+    "png-exif-not-tiff": png_with_unreadable_exif,
+    "webp-exif-not-tiff": webp_with_unreadable_exif,
+}
+
+
+def palette_png_without_palette() -> bytes:
+    """Colour type 3 (palette indexes) with no PLTE chunk: a broken file."""
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 3, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 72)
+    return PNG_SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+
+
+def progressive_jpeg(digit: np.ndarray) -> bytes:
+    return encode(dark_on_white(digit), "JPEG", quality=90, progressive=True)
+
+
+def jpeg_of_many_scans(digit: np.ndarray, scans: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated until the file holds `scans` of them: a few bytes more per
+    scan, a whole image's decoding more per scan."""
+    data = progressive_jpeg(digit)
+    last_scan = data.rindex(b"\xff\xda")
+    body, end = data[last_scan:-2], data[-2:]  # the last scan, and the end-of-image marker
+    return data[:last_scan] + body * (scans - data.count(b"\xff\xda") + 1) + end

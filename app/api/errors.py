@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import ErrorBody
 from app.batching import (
@@ -102,6 +103,13 @@ async def validation_error(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": describe_validation(error), "errors": error.errors()}, status_code=422)
 
 
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    """Routing's own errors (404 no such path, 405 with its Allow header), worded as the path's protocol words them."""
+    assert isinstance(error, StarletteHTTPException)
+    body = {error_key(request.url.path): error.detail}
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error; the service logged the details", error_key(request.url.path))
@@ -111,6 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for kind in (*STATUS_BY_ERROR, ImageError):
         app.add_exception_handler(kind, known_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected_error)
 
 
@@ -118,7 +127,8 @@ def error_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI `responses=` entries for the given statuses, all with the ErrorBody schema."""
     meaning = {
         400: "Empty, truncated or undecodable image data, or no digit in it.",
-        413: "Upload over the size limit, image dimensions over the pixel limit, or more images than the queue holds.",
+        413: "Upload over the size limit, image dimensions over the pixel limit, a JPEG of more scans than the limit, "
+        "or more images than the queue holds.",
         415: "Not a supported raster image (decided from the bytes).",
         422: "Missing or misnamed form field.",
         500: "The model call failed; the service keeps serving.",

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from app.content_encoding import decompress
 from app.model import ModelNotFoundError
 from app.service import Service, ServiceDep
 from app.tensors import TensorError
+from app.uploads import ClientGoneError
 from app.versions import LoadedVersion
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,11 @@ VERSION_HEADER = "Model-Version"  # names the version that computed an answer wh
 async def tensor_body(request: Request, service: Service) -> bytes:
     """The request's body, inflated if it came compressed, within MAX_TENSOR_BYTES."""
     encoding = request.headers.get("content-encoding")
-    return decompress(await request.body(), encoding, service.settings.max_tensor_bytes, "MAX_TENSOR_BYTES")
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise ClientGoneError("the client disconnected before the request body was complete") from None
+    return decompress(body, encoding, service.settings.max_tensor_bytes, "MAX_TENSOR_BYTES")
 
 
 def parse_json(data: bytes) -> Any:

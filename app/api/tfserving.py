@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from app.api.protocols import (
     VERSION_HEADER,
@@ -39,6 +40,16 @@ from app.versions import AVAILABLE, UNLOADING, LoadedVersion, VersionState
 router = APIRouter(prefix="/v1/models", tags=["TensorFlow Serving REST API"])
 
 PREDICT_METHOD = "tensorflow/serving/predict"
+
+
+class SegmentConvertor(StringConvertor):
+    """A path segment without a colon, for the status routes' last parameter: GET .../mnist:predict then matches
+    no route in full, and is the :predict route's 405 (POST only) instead of a status request for "mnist:predict"."""
+
+    regex = "[^/:]+"
+
+
+register_url_convertor("segment", SegmentConvertor())
 
 
 class VersionStatus(BaseModel):
@@ -232,17 +243,17 @@ async def other_verb(
     raise TensorError(f"':{verb}' is not supported: the model has a predict signature only")
 
 
-@router.get("/{model_name}", summary="Status of the model's versions", **STATUS_DOC)
+@router.get("/{model_name:segment}", summary="Status of the model's versions", **STATUS_DOC)
 async def model_status(service: ServedModel) -> ModelStatus | JSONResponse:
     return status_body(service)
 
 
-@router.get("/{model_name}/versions/{version}", summary="Status of one model version", **STATUS_DOC)
+@router.get("/{model_name}/versions/{version:segment}", summary="Status of one model version", **STATUS_DOC)
 async def version_status_route(model_name: str, version: str, service: ServiceDep) -> ModelStatus:
     return one_version_status(service, model_name, None, version)
 
 
-@router.get("/{model_name}/labels/{label}", summary="Status of the version a label points at", **STATUS_DOC)
+@router.get("/{model_name}/labels/{label:segment}", summary="Status of the version a label points at", **STATUS_DOC)
 async def label_status(model_name: str, loaded: LabelledVersion, service: ServiceDep) -> ModelStatus:
     return one_version_status(service, model_name, loaded, None)
 

@@ -220,7 +220,7 @@ async def infer(request: Request, service: Service, loaded: LoadedVersion) -> Re
     with loaded:
         body_bytes = await tensor_body(request, service)
         header_length = request.headers.get(HEADER_LENGTH)
-        json_size = int(header_length) if header_length and header_length.isdigit() else len(body_bytes)
+        json_size = int(header_length) if header_length and header_length.isdecimal() else len(body_bytes)
         inference = await service.decode(partial(decode_infer, body_bytes, header_length, loaded), json_size)
         answers = await service.infer(await to_images(inference.images, service.preprocess), loaded)
     return infer_response(inference, loaded, answers)
