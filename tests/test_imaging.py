@@ -100,6 +100,7 @@ def test_a_drawing_shrunk_whole_to_28_pixels_is_centred_as_mnist(mnist: Mnist) -
         ("PNG", "I;16", {}),
         ("JPEG", "L", {"quality": 95}),
         ("JPEG", "RGB", {"quality": 90}),
+        ("JPEG", "CMYK", {"quality": 90}),  # what print workflows export
         ("GIF", "P", {}),
         ("BMP", "RGB", {}),
         ("TIFF", "L", {}),
