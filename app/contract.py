@@ -17,9 +17,17 @@ SIGNATURE_OUTPUTS = frozenset({OUTPUT_NAME, DIGIT_SCORE_NAME})  # `probabilities
 CANARY_FILE = "assets.extra/canary.npz"  # in a version folder: images uint8 [K, 28, 28], labels, probabilities
 
 
+def version_of(name: str) -> int | None:
+    """The version a folder's name gives: a positive integer written plainly ("7"; not "007", "+7" or "٧", which
+    would name a version its folder is not found under); None for any other name."""
+    if not name.isdecimal() or name != str(int(name)):
+        return None
+    return int(name) or None
+
+
 def version_numbers(model_dir: Path) -> list[int]:
     """The versions under `model_dir`, ascending: folders named by a positive integer, as TensorFlow Serving reads
     them (anything else, such as an export's hidden staging folder, is not a version)."""
     if not model_dir.is_dir():
         return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdecimal() and int(p.name) > 0)
+    return sorted(v for p in model_dir.iterdir() if p.is_dir() and (v := version_of(p.name)) is not None)

@@ -18,6 +18,7 @@ from app.disconnect import CancelOnDisconnectMiddleware
 from app.drain import Drain
 from app.head_requests import HeadAsGetMiddleware
 from app.metrics import Metrics, MetricsMiddleware
+from app.reload_signal import reload_on_hangup
 from app.request_log import RequestLogMiddleware
 from app.service import Service
 from app.settings import Settings, get_settings
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Returns at once: the server listens (and /healthz answers) while the first version loads in the
         # background; readiness says 'loading', then 'ready', or 'unavailable' with the reason when none can load.
         service = Service.start(settings)
+        reload_on_hangup(service.repository.poll_now)
         app.state.metrics.attach(service)
         app.state.service = service
         yield

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.contract import version_of
 from app.model_config import ConfigError, ModelConfig, read_config_file
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,22 @@ def scan(model_dir: Path) -> Scan:
         return Scan()
     versions, others = {}, []
     for entry in entries:
-        if entry.name.isdecimal() and int(entry.name) > 0:
-            number = int(entry.name)
-            versions[number] = Folder(number, fingerprint(entry), (entry / SAVED_MODEL_FILE).is_file())
+        number = version_of(entry.name)
+        if number is not None:
+            versions[number] = Folder(number, fingerprint(entry), has_saved_model(entry))
         elif not entry.name.startswith("."):
             others.append(entry.name)
     return Scan(versions, tuple(sorted(others)))
+
+
+def has_saved_model(folder: Path) -> bool:
+    """Whether the folder holds its SavedModel's file. A folder that cannot be read counts as holding it: loading
+    it then fails with the reason (such as "Permission denied"), which the status shows, and one such folder
+    does not stop the scan of the others."""
+    try:
+        return (folder / SAVED_MODEL_FILE).is_file()
+    except OSError:
+        return True
 
 
 class ConfigWatch:

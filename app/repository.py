@@ -7,14 +7,17 @@ Versions the policy no longer wants are retired: out of the routing table at onc
 request. The last good version is never unloaded, even when its folder is gone.
 
 A folder is loaded once it is complete: it has a saved_model.pb and its files have not changed since the previous
-poll (the first poll trusts what it finds). A version that fails is logged once, counted and shown in the status;
-it is tried again only when its folder changes. Routers ask `route()` for the version a request names (or the
-default) and hold it, as a context manager, for the life of the request.
+poll (the first poll, and a poll asked for by SIGHUP, trusts what it finds). A version that fails is logged once,
+counted and shown in the status; it is tried again only when its folder changes. A version serves what it loaded: a
+change to its folder while it is loaded (a file touched, rewritten or made unreadable) does not take it out of
+service. Routers ask `route()` for the version a request names (or the default) and hold it, as a context manager,
+for the life of the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -73,6 +76,7 @@ class Repository:
         self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-loader")
         self._retiring: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._poll_now = asyncio.Event()
 
     # ------------------------------------------------------------------ what routers call
 
@@ -122,6 +126,16 @@ class Repository:
         return self._states.get(int(version)) if version.isdecimal() else None
 
     @property
+    def on_disk(self) -> list[int]:
+        """The version folders the last poll found."""
+        return sorted(self._previous.versions)
+
+    @property
+    def without_folder(self) -> list[int]:
+        """Loaded versions whose folder the last poll did not find: they serve from memory."""
+        return sorted(set(self._loaded) - set(self._previous.versions)) if self.polls else []
+
+    @property
     def pending(self) -> int:
         return sum(loaded.engine.pending for loaded in self._loaded.values())
 
@@ -135,25 +149,34 @@ class Repository:
         await asyncio.get_running_loop().run_in_executor(self._loader, prepare)
         seconds = self.settings.model_poll_seconds
         last_reason = ""
+        asked = True  # the first poll, as a poll on demand, trusts the folders it finds
         while True:
             try:
-                await self.poll()
+                await self.poll(trusted=asked)
             except Exception:  # a surprise in one poll must not end the polling
                 log.exception("model repository poll failed")
             status, reason = self.readiness()
             if status != "ready" and reason != last_reason:
                 log.warning("model %s not ready: %s", self.name, reason)
             last_reason = reason if status != "ready" else ""
-            if seconds <= 0:
-                return
-            await asyncio.sleep(seconds)
+            asked = False
+            with contextlib.suppress(TimeoutError):  # no poll interval (0): only a poll on demand
+                asked = await asyncio.wait_for(self._poll_now.wait(), seconds if seconds > 0 else None)
+            self._poll_now.clear()
 
-    async def poll(self) -> None:
+    def poll_now(self) -> None:
+        """Look at the model folder and the config file at once instead of at the next poll (on the event loop). The
+        operator asking says the folders are complete: as at start-up, they load without waiting to settle."""
+        log.info("model %s: looking at the model folder and the config file now", self.name)
+        self._poll_now.set()
+
+    async def poll(self, trusted: bool = False) -> None:
+        """One look at the disk; `trusted` loads complete folders at once instead of after a poll unchanged."""
         loop = asyncio.get_running_loop()
         config = await loop.run_in_executor(self._loader, self.config.read)
         found = await loop.run_in_executor(self._loader, scan, self.model_dir)
         self._note_not_versions(found.not_versions)
-        candidates, waiting = self._sort_folders(found)
+        candidates, waiting = self._sort_folders(found, trusted)
         self._previous = found
         self.polls += 1
         wanted = config.policy.select(candidates)
@@ -163,7 +186,7 @@ class Repository:
         self._retire_unwanted(wanted, set(found.versions))
         self._publish(config)
 
-    def _sort_folders(self, found: Scan) -> tuple[dict[int, Folder], dict[int, str]]:
+    def _sort_folders(self, found: Scan, trusted: bool) -> tuple[dict[int, Folder], dict[int, str]]:
         """Complete, settled folders that have not failed as they are; and those still being written, with why."""
         ready, waiting = {}, {}
         for version, folder in found.versions.items():
@@ -172,8 +195,8 @@ class Repository:
                 continue
             self._failures.pop(version, None)
             before = self._previous.versions.get(version)
-            settled = self.polls == 0 or (before is not None and before.fingerprint == folder.fingerprint)
-            if folder.has_saved_model and settled:
+            settled = trusted or (before is not None and before.fingerprint == folder.fingerprint)
+            if (folder.has_saved_model and settled) or version in self._loaded:  # a loaded one serves from memory
                 ready[version] = folder
             elif version not in self._loaded:
                 waiting[version] = "still changing" if folder.has_saved_model else "no saved_model.pb yet"
@@ -199,7 +222,9 @@ class Repository:
             model, verify_seconds = await asyncio.get_running_loop().run_in_executor(
                 self._loader, self._load_verified, version
             )
-        except ModelLoadError as error:
+        except Exception as error:  # whatever a damaged or foreign version raises, it is refused, not retried
+            if not isinstance(error, ModelLoadError):
+                error = ModelLoadError(f"cannot load or verify it: {type(error).__name__}: {error}")
             self._failures[version] = Failure(folder.fingerprint, error)
             log.warning("model %s version %d refused (%s): %s", self.name, version, error.reason, error)
             self._set(VersionState(version, END, error.code, str(error), error.reason))

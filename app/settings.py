@@ -21,7 +21,8 @@ def available_cores() -> int:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
+    # An empty variable (MODEL_CONFIG_FILE=) counts as unset, not as the path "." or a number that fails to parse.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=(), env_ignore_empty=True)
 
     model_base_path: Path = Field(
         Path("models"),

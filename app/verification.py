@@ -9,6 +9,7 @@ CANARY_TOLERANCE. A version without a canary (another tool's export) is checked 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +52,14 @@ def contract_problem(outputs: dict[str, np.ndarray], count: int) -> str | None:
 def read_canary(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """(images, recorded probabilities) from the version's canary file; None when it has none."""
     file = path / CANARY_FILE
-    if not file.is_file():
+    if not os.path.lexists(file):
         return None
     try:
         with np.load(file, allow_pickle=False) as canary:
             images, recorded = canary["images"], canary["probabilities"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelLoadError(f"{file}: unreadable canary ({error})", "DATA_LOSS", "canary") from None
+    except Exception as error:  # a directory, a dangling link, a damaged zip (BadZipFile, zlib.error, EOFError, ...)
+        message = f"{type(error).__name__}: {error}"
+        raise ModelLoadError(f"{file}: unreadable canary ({message})", "DATA_LOSS", "canary") from None
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or recorded.shape != (len(images), NUM_CLASSES):
         raise ModelLoadError(f"{file}: canary arrays have the wrong shapes", "DATA_LOSS", "canary")
     return images, recorded

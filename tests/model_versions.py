@@ -91,3 +91,16 @@ def other_signature(target: Path) -> Path:
     module = Flat()
     tf.saved_model.save(module, str(target), signatures={SIGNATURE_NAME: module.serve})
     return target
+
+
+def damaged_canary(model_dir: Path, version: int, damage: str) -> Path:
+    """A good version whose canary file is cut short ("truncated") or is a folder ("folder")."""
+    target = install(COMMITTED_VERSION, model_dir, version)
+    canary = target / CANARY_FILE
+    data = canary.read_bytes()
+    canary.unlink()
+    if damage == "truncated":
+        canary.write_bytes(data[: len(data) // 2])
+    else:
+        canary.mkdir()
+    return target

@@ -18,7 +18,15 @@ import pytest
 
 from app.model_config import ConfigError, ModelConfig, VersionPolicy, parse_labels, parse_policy, read_config_file
 from tests.conftest import COMMITTED_VERSION, LiveServer
-from tests.model_versions import disturbed_weights, half_copy, install, other_signature, score_past_one, truncated
+from tests.model_versions import (
+    damaged_canary,
+    disturbed_weights,
+    half_copy,
+    install,
+    other_signature,
+    score_past_one,
+    truncated,
+)
 from tests.test_metrics import scrape, value
 from tests.test_tfserving import tfserving_probabilities
 from tests.uploads import mnist_png
@@ -223,6 +231,54 @@ def test_the_last_good_version_serves_when_every_folder_is_removed(models: Path,
         answer = classify(http, mnist.test_images[0])
         assert answer.status_code == 200 and answer.json()["model_version"] == 1
         assert described(http)["available_versions"] == []
+
+
+def test_a_version_that_fails_in_any_way_is_refused_and_the_start_goes_on(models: Path, mnist: Mnist) -> None:
+    """A canary cut short or turned into a folder fails with an error no loader step names: the version is refused
+    (END, with why) and not retried, also when it is there at start-up beside a good one, which then serves. A folder
+    named with leading zeros is not a version (it would name a version found under another folder)."""
+    model_dir = models / "mnist"
+    install(COMMITTED_VERSION, model_dir, 1)
+    damaged_canary(model_dir, 2, "truncated")
+    image = mnist.test_images[0]
+    with live(models) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.get("/readyz").json()["status"] == "ready"
+        assert classify(http, image).json()["model_version"] == 1
+        assert server.until(in_state(2, "END"), timeout=DEADLINE)
+        damaged_canary(model_dir, 3, "folder")
+        install(COMMITTED_VERSION, model_dir / "0004", 0)  # a good SavedModel in mnist/0004/0: not a version either
+        assert server.until(in_state(3, "END"), timeout=DEADLINE)
+        assert polls_pass(server, 5)
+        info = described(http)
+        errors = {v["version"]: v["error"] for v in info["versions"]}
+        assert "unreadable canary" in errors[2] and "BadZipFile" in errors[2]
+        assert "unreadable canary" in errors[3]
+        assert info["version"] == 1 and 4 not in info["available_versions"]
+        assert any("'0004'" in problem for problem in info["problems"])
+        metrics = scrape(http)
+        for version in (2, 3):
+            labels = {"model": "mnist", "version": str(version), "reason": "canary"}
+            assert value(metrics, "model_load_failures_total", **labels) == 1
+        assert classify(http, image).json()["model_version"] == 1
+
+
+def test_a_served_version_whose_folder_changes_goes_on_serving(models: Path, mnist: Mnist) -> None:
+    """A file written into the served version's folder, poll after poll, does not hand the traffic to an older
+    version on disk: the version serves what it loaded."""
+    model_dir = models / "mnist"
+    install(COMMITTED_VERSION, model_dir, 1)
+    install(COMMITTED_VERSION, model_dir, 2)
+    image = mnist.test_images[0]
+    with live(models) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        assert server.until(default_is(2), timeout=DEADLINE)
+        notes = model_dir / "2" / "notes.txt"
+        answered_by = set()
+        for line in range(8):
+            with notes.open("a") as file:
+                file.write(f"note {line}\n")
+            assert polls_pass(server, 1)
+            answered_by.add(classify(http, image).json()["model_version"])
+        assert answered_by == {2} and described(http)["version"] == 2
 
 
 def test_a_score_rounded_past_1_is_answered_within_the_contract(models: Path, mnist: Mnist, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import Health, ModelDescription, Readiness, TensorContract, VersionDescription
-from app.contract import IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME, version_numbers
+from app.contract import IMAGE_SIDE, INPUT_NAME, OUTPUT_NAME
 from app.imaging import SIGNATURES
 from app.service import Service, ServiceDep, readiness_of
 
@@ -60,6 +60,7 @@ def problems(service: Service) -> list[str]:
     repository = service.repository
     found = list(repository.label_errors.values())
     found += [f"folder '{name}' is not a version number; ignored" for name in repository.not_versions]
+    found += [f"version {v} serves from memory: its folder is gone" for v in repository.without_folder]
     if repository.config.error is not None:
         found.append(f"config file not applied, the previous config stays in force: {repository.config.error}")
     return found
@@ -74,7 +75,7 @@ async def model_description(service: ServiceDep) -> ModelDescription:
         name=repository.name,
         version=default.version if default is not None else None,
         versions=describe_versions(service),
-        available_versions=version_numbers(settings.model_dir),
+        available_versions=repository.on_disk,
         version_policy=str(repository.config.config.policy),
         labels={label: loaded.version for label, loaded in sorted(repository.routes.labels.items())},
         problems=problems(service),
