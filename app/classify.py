@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.contract import version_of
+
 EXIT_BAD_INPUT = 2
 
 
@@ -47,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_INPUT
     folder = args.model_dir.resolve()
     # A version folder (models/mnist/4), or a model's folder (models/mnist), whose newest version is used.
-    model_dir, version = (folder.parent, int(folder.name)) if folder.name.isdecimal() else (folder, None)
+    version = version_of(folder.name)
+    model_dir = folder.parent if version is not None else folder
     try:
         model = DigitModel(model_dir, model_dir.name, version)
     except ModelLoadError as error:

@@ -133,7 +133,7 @@ class Repository:
     @property
     def without_folder(self) -> list[int]:
         """Loaded versions whose folder the last poll did not find: they serve from memory."""
-        return sorted(set(self._loaded) - set(self._previous.versions)) if self.polls else []
+        return sorted(set(self._loaded) - set(self._previous.versions))
 
     @property
     def pending(self) -> int:
@@ -198,7 +198,7 @@ class Repository:
             settled = trusted or (before is not None and before.fingerprint == folder.fingerprint)
             if (folder.has_saved_model and settled) or version in self._loaded:  # a loaded one serves from memory
                 ready[version] = folder
-            elif version not in self._loaded:
+            else:
                 waiting[version] = "still changing" if folder.has_saved_model else "no saved_model.pb yet"
         for version in set(self._states) - set(found.versions) - set(self._loaded):
             if self._states[version].state != UNLOADING:

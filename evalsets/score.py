@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.contract import version_numbers
+from app.contract import version_numbers, version_of
 from app.imaging import ImageError, preprocess
 from app.model import DigitModel, Predictions
 from evalsets.make import DIGIT_SETS, NEGATIVES, read_set
@@ -36,7 +36,7 @@ class Answers:
 
 def version_folder(model: Path) -> Path:
     """A version folder as given, or a model folder's newest version."""
-    if model.name.isdecimal():
+    if version_of(model.name) is not None:
         return model
     versions = version_numbers(model)
     if not versions:
